@@ -1,0 +1,1 @@
+"""CLI: the ``rogatory`` command (Typer + Rich)."""

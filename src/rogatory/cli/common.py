@@ -1,0 +1,144 @@
+"""What every command shares: global options, opening the node, output in Rich or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from rogatory.errors import KeyMaterialError
+from rogatory.node.home import NodeHome, default_home, read_passphrase
+from rogatory.store.database import Database
+
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+@dataclass
+class Settings:
+    """Global options (set by the top-level callback)."""
+
+    home: Path | None = None
+    debug: bool = False
+    quiet: bool = False
+    passphrase_file: Path | None = None
+
+    def home_path(self) -> Path:
+        return self.home.expanduser() if self.home else default_home()
+
+
+settings = Settings()
+
+
+def open_home() -> NodeHome:
+    """The initialised node home, or a NodeError saying how to create one."""
+    return NodeHome.open(settings.home_path())
+
+
+def open_database(home: NodeHome) -> Database:
+    """The node's migrated database."""
+    return Database(home.database_url)
+
+
+def passphrase_for(home: NodeHome) -> bytes | None:
+    """The passphrase for protected keys: file, environment, or a prompt on a terminal."""
+    pw = read_passphrase(settings.passphrase_file)
+    if pw is None and home.config.protected:
+        if not sys.stdin.isatty():
+            raise KeyMaterialError(
+                "this node's keys are passphrase-protected",
+                "set ROGATORY_PASSPHRASE or ROGATORY_PASSPHRASE_FILE, or pass --passphrase-file",
+            )
+        pw = typer.prompt("Passphrase for the node's keys", hide_input=True).encode()
+    return pw
+
+
+def emit_json(data: Any) -> None:
+    """Write ``data`` as JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def table(*headers: str) -> Table:
+    """A Rich table whose cells fold instead of being cut short (hashes stay whole)."""
+    t = Table()
+    for h in headers:
+        t.add_column(h, overflow="fold")
+    return t
+
+
+def human_size(n: int) -> str:
+    """Bytes in binary units, e.g. ``1.5 MiB``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+class ProgressBar:
+    """An intake/verify progress bar on stderr (bytes, bytes/s, ETA, files) when it is a terminal."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.enabled = enabled and err.is_terminal and not settings.quiet
+        self.label = label
+        self.files_total = 0
+        self.files = 0
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def __enter__(self) -> ProgressBar:
+        if self.enabled:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(binary_units=True),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=False,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(self.label, total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def planned(self, total_bytes: int, total_files: int) -> None:
+        self.files_total = total_files
+        if self.progress is not None:
+            self.progress.update(self.task, total=total_bytes)
+            self._describe()
+
+    def advance(self, nbytes: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, advance=nbytes)
+
+    def files_done(self, count: int) -> None:
+        self.files += count
+        if self.progress is not None:
+            self._describe()
+
+    def _describe(self) -> None:
+        assert self.progress is not None
+        self.progress.update(
+            self.task, description=f"{self.label} {self.files}/{self.files_total} files"
+        )

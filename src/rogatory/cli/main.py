@@ -1,0 +1,94 @@
+"""The ``rogatory`` command. The one place where errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rogatory import __version__
+from rogatory.cli.case_cmds import case_app
+from rogatory.cli.common import err, settings
+from rogatory.cli.demo import demo
+from rogatory.cli.evidence_cmds import evidence_app
+from rogatory.cli.node_cmds import init, node_app
+from rogatory.errors import RogatoryError
+
+app = typer.Typer(
+    name="rogatory",
+    help="Rogatory: evidence, custody and legal assistance between cybercrime agencies.",
+    epilog="Example: rogatory init --node-id nl.police-cybercrime --country NL --agency 'Politie Cybercrime'",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"rogatory {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", envvar="ROGATORY_HOME", help="Node home (default ~/.rogatory)."),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option("--passphrase-file", help="File holding the keys' passphrase (mode 0600)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Rogatory: evidence, custody and legal assistance between cybercrime agencies."""
+    settings.home = home
+    settings.passphrase_file = passphrase_file
+    settings.debug = debug
+    settings.quiet = quiet
+
+
+app.command(
+    "init",
+    epilog="Example: rogatory init --node-id nl.police-cybercrime --country NL --agency 'Politie, Team High Tech Crime'",
+)(init)
+app.command("demo", epilog="Example: rogatory demo --dir ./rogatory-demo --fresh")(demo)
+app.add_typer(node_app, name="node")
+app.add_typer(case_app, name="case")
+app.add_typer(evidence_app, name="evidence")
+
+
+def run() -> None:
+    """Console entry point: exit 0 on success; one actionable line on stderr otherwise."""
+    try:
+        app()
+    except RogatoryError as exc:
+        if settings.debug:
+            raise
+        err.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print(
+            "interrupted: items not finished were not recorded; run the same command again to finish"
+        )
+        sys.exit(130)
+    except Exception as exc:
+        if settings.debug:
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} — run again with --debug and report the traceback",
+            markup=False,
+            soft_wrap=True,
+        )
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,156 @@
+"""``rogatory init`` and ``rogatory node …``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from rogatory.cli.common import (
+    JsonOpt,
+    emit_json,
+    err,
+    open_home,
+    out,
+    passphrase_for,
+    settings,
+    table,
+)
+from rogatory.errors import UsageError
+from rogatory.node.home import NodeHome, read_passphrase
+from rogatory.node.identity import ROLES, NodeIdentity
+from rogatory.node.keys import public_keys
+from rogatory.store.database import Database
+
+node_app = typer.Typer(help="Show this node's identity and keys.", no_args_is_help=True)
+
+
+def _ask(value: str | None, option: str, prompt: str) -> str:
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise UsageError(f"missing {option}", f"give {option} (no terminal to ask on)")
+    return str(typer.prompt(prompt))
+
+
+def init(
+    node_id: Annotated[
+        str | None,
+        typer.Option("--node-id", help="Node id <cc>.<name>, e.g. nl.police-cybercrime."),
+    ] = None,
+    country: Annotated[
+        str | None, typer.Option("--country", help="ISO 3166-1 alpha-2 country code, e.g. NL.")
+    ] = None,
+    agency: Annotated[str | None, typer.Option("--agency", help="The agency's name.")] = None,
+    role: Annotated[
+        list[str] | None, typer.Option("--role", help=f"Role (repeatable): {', '.join(ROLES)}.")
+    ] = None,
+    protect: Annotated[
+        bool,
+        typer.Option(
+            "--protect",
+            help="Protect the keys with a passphrase (asked for, or from ROGATORY_PASSPHRASE[_FILE]).",
+        ),
+    ] = False,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL instead of the embedded SQLite, e.g. postgresql://127.0.0.1/rogatory.",
+        ),
+    ] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Create this node's home: config, identity and one key per purpose.
+
+    Asks for anything not given when run on a terminal. Running it again
+    completes a partial home and never overwrites existing keys.
+    """
+    node_id = _ask(node_id, "--node-id", "Node id (e.g. nl.police-cybercrime)")
+    country = _ask(country, "--country", "Country (ISO 3166-1 alpha-2, e.g. NL)")
+    agency = _ask(agency, "--agency", "Agency name")
+    identity = NodeIdentity.create(node_id, country, agency, role or ["police"])
+    passphrase = read_passphrase(settings.passphrase_file)
+    if protect and passphrase is None:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "--protect needs a passphrase",
+                "set ROGATORY_PASSPHRASE_FILE or ROGATORY_PASSPHRASE",
+            )
+        passphrase = typer.prompt(
+            "Passphrase for the node's keys", hide_input=True, confirmation_prompt=True
+        ).encode()
+    if not protect:
+        passphrase = None
+    home, created, new_config = NodeHome.initialise(
+        settings.home_path(), identity, passphrase, database_url
+    )
+    db = Database(home.database_url)
+    db.close()
+    result = {
+        "home": str(home.path),
+        "node_id": home.config.identity.node_id,
+        "created_config": new_config,
+        "created_keys": [str(p) for p in created],
+        "protected": home.config.protected,
+        "database": home.database_url
+        if "@" not in home.database_url
+        else "(from ROGATORY_DATABASE_URL)",
+    }
+    if json_out:
+        emit_json(result)
+        return
+    if new_config:
+        out.print(f"Node [bold]{identity.node_id}[/] created in {home.path}")
+    else:
+        out.print(
+            f"Node [bold]{home.config.identity.node_id}[/] already exists in {home.path}; existing keys kept"
+        )
+    if created:
+        out.print("New keys: " + ", ".join(str(p) for p in created))
+    if home.config.protected:
+        err.print(
+            "Keys are passphrase-protected. For unattended use set ROGATORY_PASSPHRASE_FILE to a 0600 file."
+        )
+    out.print("Next: rogatory node show")
+
+
+@node_app.command("show", epilog="Example: rogatory node show --json")
+def node_show(json_out: JsonOpt = False) -> None:
+    """Print the node's identity and the public half of every key."""
+    home = open_home()
+    keys = public_keys(home.keys_dir, passphrase_for(home))
+    ident = home.config.identity
+    data = {
+        "node_id": ident.node_id,
+        "country": ident.country,
+        "agency": ident.agency,
+        "roles": ident.roles,
+        "created_at": home.config.created_at.isoformat(),
+        "home": str(home.path),
+        "protected": home.config.protected,
+        "intake_algorithms": home.config.algorithms,
+        "keys": [
+            {
+                "purpose": str(k.purpose),
+                "algorithm": k.algorithm,
+                "public": k.public,
+                "fingerprint": k.fingerprint,
+            }
+            for k in keys
+        ],
+    }
+    if json_out:
+        emit_json(data)
+        return
+    out.print(
+        f"[bold]{ident.node_id}[/] — {ident.agency} ({ident.country}); roles: {', '.join(ident.roles)}"
+    )
+    out.print(
+        f"home {home.path}; created {data['created_at']}; keys {'passphrase-protected' if home.config.protected else 'not protected'}"
+    )
+    t = table("purpose", "algorithm", "public key", "SHA-256 fingerprint")
+    for k in keys:
+        t.add_row(str(k.purpose), k.algorithm, k.public, k.fingerprint[:16] + "…")
+    out.print(t)

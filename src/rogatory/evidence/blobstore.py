@@ -1,0 +1,148 @@
+"""Content-addressed blob store on a local directory.
+
+Layout: ``<root>/sha256/<aa>/<bb>/<64 hex>`` for a blob whose SHA-256 is that
+hex; ``<root>/tmp/`` for writes in progress. A write goes to a temp file, is
+fsynced, renamed into place and made read-only (0444); the directory is fsynced
+too. A blob that already exists is not written again (de-duplication). A
+process killed mid-write leaves only a temp file named after its pid, which
+:meth:`BlobStore.sweep` removes once that process is gone; a partial blob is
+never visible under its hash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from pathlib import Path
+
+from rogatory.errors import IntakeError, StorageFullError
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobWriter:
+    """One blob being written. Use :meth:`write`, then :meth:`commit` or :meth:`abort`."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self.tmp = store.tmp_dir / f"{os.getpid()}-{secrets.token_hex(8)}.part"
+        self.fd: int | None = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append ``data``.
+
+        Raises:
+            StorageFullError: the file system is full (the temp file is removed).
+            OSError: any other write error.
+        """
+        assert self.fd is not None
+        view = memoryview(data)
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                self.abort()
+                raise StorageFullError(
+                    f"the evidence store at {self.store.root} is full",
+                    "free space there or take the evidence in with --in-place; nothing was recorded",
+                ) from exc
+            raise
+
+    def commit(self, sha256: str) -> tuple[Path, bool]:
+        """Make the blob durable under ``sha256``.
+
+        Returns:
+            (blob path, whether it was new; ``False`` means an identical blob existed)
+        """
+        assert self.fd is not None
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            self.abort()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFullError(
+                    f"the evidence store at {self.store.root} is full",
+                    "free space there or take the evidence in with --in-place; nothing was recorded",
+                ) from exc
+            raise
+        os.close(self.fd)
+        self.fd = None
+        target = self.store.path_for(sha256)
+        if target.exists():
+            self.tmp.unlink()
+            return target, False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.tmp, 0o444)
+        os.replace(self.tmp, target)
+        _fsync_dir(target.parent)
+        return target, True
+
+    def abort(self) -> None:
+        """Drop the partial blob (idempotent)."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+        with contextlib.suppress(FileNotFoundError):
+            self.tmp.unlink()
+
+
+class BlobStore:
+    """A content-addressed store of evidence bytes under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp_dir = root / "tmp"
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IntakeError(
+                f"cannot create the evidence store at {root}: {exc.strerror}",
+                "check the path and its permissions",
+            ) from exc
+
+    def path_for(self, sha256: str) -> Path:
+        """Where the blob with this SHA-256 (64 lower-case hex) lives."""
+        return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def writer(self) -> BlobWriter:
+        """Start a new blob write."""
+        return BlobWriter(self)
+
+    def sweep(self) -> list[Path]:
+        """Remove temp files left by processes that no longer run; return them."""
+        removed: list[Path] = []
+        for p in self.tmp_dir.glob("*.part"):
+            pid_text = p.name.split("-", 1)[0]
+            if (
+                pid_text.isdigit()
+                and int(pid_text) != os.getpid()
+                and not _pid_alive(int(pid_text))
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    removed.append(p)
+        return removed

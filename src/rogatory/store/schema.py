@@ -1,0 +1,149 @@
+"""Database tables (SQLAlchemy 2 declarative). Changed only through Alembic migrations.
+
+Times are stored as UTC and always come back timezone-aware (UTC).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A ``DateTime`` that accepts only aware datetimes and returns UTC-aware ones."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class CaseRow(Base):
+    """A case: one investigation or one request file."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(128), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    offences: Mapped[list[str]] = mapped_column(JSON, default=list)
+    handling_code: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    items: Mapped[list[EvidenceItemRow]] = relationship(back_populates="case")
+
+
+class EvidenceItemRow(Base):
+    """One evidence item: a file, a directory tree or an EWF segment set.
+
+    Only complete intakes are ever stored here: the row and its file list are
+    written in one transaction after every byte was hashed (and copied).
+    """
+
+    __tablename__ = "evidence_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(Text)
+    source_path: Mapped[str] = mapped_column(Text)
+    in_place: Mapped[bool] = mapped_column(Boolean)
+    size: Mapped[int] = mapped_column(BigInteger)
+    file_count: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    sha1: Mapped[str | None] = mapped_column(String(40))
+    md5: Mapped[str | None] = mapped_column(String(32))
+    blake3: Mapped[str | None] = mapped_column(String(64))
+    acquisition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    ewf: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_verified_ok: Mapped[bool | None] = mapped_column(Boolean)
+
+    case: Mapped[CaseRow] = relationship(back_populates="items")
+    files: Mapped[list[EvidenceFileRow]] = relationship(
+        back_populates="item", order_by="EvidenceFileRow.id"
+    )
+
+
+class EvidenceFileRow(Base):
+    """One entry of an item's file list (a file, a directory, a symlink, a special file)."""
+
+    __tablename__ = "evidence_files"
+    __table_args__ = (UniqueConstraint("item_id", "relpath"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("evidence_items.id"), index=True)
+    relpath: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[int] = mapped_column(Integer)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    link_target: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    sha1: Mapped[str | None] = mapped_column(String(40))
+    md5: Mapped[str | None] = mapped_column(String(32))
+    blake3: Mapped[str | None] = mapped_column(String(64))
+
+    item: Mapped[EvidenceItemRow] = relationship(back_populates="files")
+
+
+class IntakeRunRow(Base):
+    """A journal of intake runs, so an interrupted one is seen and finished later."""
+
+    __tablename__ = "intake_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    paths: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    item_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
