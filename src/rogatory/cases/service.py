@@ -104,7 +104,7 @@ def list_cases(session: Session) -> list[CaseView]:
         case_id: n
         for case_id, n in session.execute(
             select(EvidenceItemRow.case_id, func.count()).group_by(EvidenceItemRow.case_id)
-        ).tuples()
+        )
     }
     rows = session.scalars(select(CaseRow).order_by(CaseRow.created_at.desc(), CaseRow.id.desc()))
     return [_view(r, counts.get(r.id, 0)) for r in rows]

@@ -25,7 +25,7 @@ from rogatory.node.home import NodeHome, default_home, read_passphrase
 from rogatory.store.database import Database
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from rogatory.cli.common import (
     JsonOpt,
@@ -185,7 +186,7 @@ def evidence_add(
     with db.session() as s:
         for run in mark_interrupted_runs(s):
             err.print(
-                f"[yellow]note:[/] an earlier intake into this node was interrupted ({', '.join(run.paths)[:200]}); this run finishes any of those paths it covers."
+                f"[yellow]note:[/] an earlier intake into this node was interrupted ({escape(', '.join(run.paths)[:200])}); this run finishes any of those paths it covers."
             )
     with ProgressBar("hashing", enabled=not json_out) as bar:
         outcomes = take_in(db, home.blob_dir, case, paths, acquisition, options, bar)
@@ -208,9 +209,9 @@ def evidence_add(
         out.print(t)
         for o in outcomes:
             for w in o.warnings:
-                err.print(f"[bold red]warning:[/] {o.item}: {w}")
+                err.print(f"[bold red]warning:[/] {o.item}: {escape(w)}")
     for o in failed:
-        err.print(f"error: {o.source}: {o.error}")
+        err.print(f"error: {o.source}: {o.error}", markup=False)
     if failed:
         raise IntakeError(
             f"{len(failed)} of {len(outcomes)} items failed and were not recorded",
@@ -347,7 +348,7 @@ def evidence_verify(
         emit_json(report.as_dict())
     else:
         for f in report.findings:
-            out.print(f"[bold red]{f.problem.upper()}[/] {f.item} {f.path}: {f.detail}")
+            out.print(f"[bold red]{f.problem.upper()}[/] {f.item} {escape(f.path)}: {escape(f.detail)}")
         verdict = (
             "[green]all match[/]"
             if report.ok

@@ -1,0 +1,139 @@
+"""CLI conventions: --help with an example, --json, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ACQ
+
+COMMANDS = [
+    ["init"],
+    ["node", "show"],
+    ["case", "open"],
+    ["case", "list"],
+    ["case", "show"],
+    ["evidence", "add"],
+    ["evidence", "list"],
+    ["evidence", "show"],
+    ["evidence", "verify"],
+    ["evidence", "manifest"],
+    ["demo"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(cli, command: list[str]) -> None:
+    r = cli(*command, "--help")
+    assert r.code == 0
+    assert "Example: rogatory" in r.stdout
+
+
+@pytest.fixture
+def node(cli, tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    assert cli("--home", str(home), "init", "--node-id", "nl.test", "--country", "NL", "--agency", "T").code == 0
+    assert cli("--home", str(home), "case", "open", "--reference", "C-1", "--title", "T", "--offence", "BC-8").code == 0
+    return home
+
+
+def test_json_everywhere(cli, node: Path, tmp_path: Path) -> None:
+    f = tmp_path / "e.txt"
+    f.write_text("evidence")
+    h = ["--home", str(node)]
+    added = json.loads(cli(*h, "evidence", "add", "C-1", str(f), *ACQ, "--json").stdout)
+    assert added["ok"] and added["items"][0]["item"] == "EV-000001"
+    assert json.loads(cli(*h, "case", "list", "--json").stdout)[0]["evidence_items"] == 1
+    assert json.loads(cli(*h, "case", "show", "C-1", "--json").stdout)["offences"] == ["BC-8"]
+    listed = json.loads(cli(*h, "evidence", "list", "C-1", "--json").stdout)
+    assert listed["items"][0]["sha256"] == added["items"][0]["digests"]["sha256"]
+    shown = json.loads(cli(*h, "evidence", "show", "EV-000001", "--json").stdout)
+    assert shown["acquisition"]["tool"] == "pytest 8"
+    assert json.loads(cli(*h, "evidence", "verify", "C-1", "--json").stdout)["ok"] is True
+    assert json.loads(cli(*h, "node", "show", "--json").stdout)["node_id"] == "nl.test"
+
+
+def test_missing_acquisition_fields_one_line_error(cli, node: Path, tmp_path: Path) -> None:
+    f = tmp_path / "e.txt"
+    f.write_text("x")
+    r = cli("--home", str(node), "evidence", "add", "C-1", str(f), "--acquired-by", "me")
+    assert r.code == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: the acquisition record lacks --location")
+    assert "Traceback" not in r.stderr
+
+
+def test_failed_item_exits_non_zero_and_says_so(cli, node: Path, tmp_path: Path) -> None:
+    r = cli("--home", str(node), "evidence", "add", "C-1", str(tmp_path / "missing"), *ACQ)
+    assert r.code == 1
+    assert "no such file or directory" in r.stderr
+    assert "1 of 1 items failed and were not recorded" in r.stderr
+
+
+def test_bad_expect_value(cli, node: Path, tmp_path: Path) -> None:
+    f = tmp_path / "e.txt"
+    f.write_text("x")
+    r = cli("--home", str(node), "evidence", "add", "C-1", str(f), *ACQ, "--expect-sha256", "abc")
+    assert r.code == 2 and "64-digit hex" in r.stderr
+
+
+def test_verify_exit_code_and_manifest_with_coreutils(cli, node: Path, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_text("a")
+    (tree / "sub" / "back\\slash.txt").write_text("b")
+    h = ["--home", str(node)]
+    assert cli(*h, "evidence", "add", "C-1", str(tree), *ACQ).code == 0
+    for alg in ("sha256", "md5", "sha1"):
+        man = tmp_path / f"m.{alg}"
+        assert cli(*h, "evidence", "manifest", "C-1", "--algorithm", alg, "--out", str(man)).code == 0
+        if shutil.which(f"{alg}sum"):
+            res = subprocess.run([f"{alg}sum", "-c", "--strict", str(man)], capture_output=True, text=True)
+            assert res.returncode == 0, res.stdout + res.stderr
+    store_man = cli(*h, "evidence", "manifest", "C-1", "--paths", "store").stdout
+    blob = Path(store_man.splitlines()[0].split("  ", 1)[1])
+    blob.chmod(0o644)
+    blob.write_text("tampered")
+    r = cli(*h, "evidence", "verify", "C-1")
+    assert r.code == 1
+    assert "MISMATCH" in r.stdout
+    assert "no longer match their recorded hashes" in r.stderr
+
+
+def test_unknown_item_and_case(cli, node: Path) -> None:
+    r = cli("--home", str(node), "evidence", "show", "EV-000099")
+    assert r.code == 1 and "no evidence item EV-000099" in r.stderr
+    r = cli("--home", str(node), "evidence", "list", "NOPE")
+    assert r.code == 1 and "no case 'NOPE'" in r.stderr
+    r = cli("--home", str(node), "evidence", "show", "banana")
+    assert r.code == 2 and "EV-000042" in r.stderr
+
+
+def test_debug_shows_traceback(node: Path) -> None:
+    env = {**os.environ, "ROGATORY_HOME": str(node)}
+    plain = subprocess.run([sys.executable, "-m", "rogatory", "case", "show", "X"], capture_output=True, text=True, env=env)
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    debug = subprocess.run([sys.executable, "-m", "rogatory", "--debug", "case", "show", "X"], capture_output=True, text=True, env=env)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_interrupted_intake_is_reported_by_list(cli, node: Path) -> None:
+    import datetime as dt
+
+    from rogatory.node.home import NodeHome
+    from rogatory.store.database import Database
+    from rogatory.store.schema import IntakeRunRow
+
+    db = Database(NodeHome.open(node).database_url)
+    with db.session() as s:
+        s.add(IntakeRunRow(case_id=1, paths=["/evidence/disk.raw"], status="running", host=os.uname().nodename,
+                           pid=2**22 + 12345, started_at=dt.datetime.now(dt.UTC), item_ids=[]))
+    db.close()
+    r = cli("--home", str(node), "evidence", "list", "C-1")
+    assert "interrupted intake, not recorded: /evidence/disk.raw" in r.stderr

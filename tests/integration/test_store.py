@@ -1,0 +1,64 @@
+"""The store on SQLite and PostgreSQL: migrations, cases, UTC times."""
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import inspect
+
+from rogatory.cases import list_cases, open_case, show_case
+from rogatory.errors import ConflictError, NotFoundError, StoreError
+from rogatory.node.home import NodeHome
+from rogatory.store.database import Database, current_revision, head_revision
+
+
+def test_migrations_create_the_schema(home: NodeHome) -> None:
+    db = Database(home.database_url)
+    try:
+        assert current_revision(db.engine) == head_revision()
+        tables = set(inspect(db.engine).get_table_names())
+        assert {"cases", "evidence_items", "evidence_files", "intake_runs", "alembic_version"} <= tables
+        Database(home.database_url).close()  # migrating twice is a no-op
+    finally:
+        db.close()
+
+
+def test_sqlite_uses_wal(sqlite_home: NodeHome) -> None:
+    db = Database(sqlite_home.database_url)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    db.close()
+
+
+def test_cases_round_trip_with_utc_times(home: NodeHome) -> None:
+    db = Database(home.database_url)
+    before = dt.datetime.now(dt.UTC)
+    with db.session() as s:
+        open_case(s, "NL-2026-0001", "Phishing kit", ["Art. 8", "BC-2", "bc8"], "tlp:amber+strict")
+    with db.session() as s:
+        open_case(s, "NL-2026-0002", "Botnet", [], "RED")
+    with db.session() as s:
+        v = show_case(s, "NL-2026-0001")
+        assert v.offences == ["BC-2", "BC-8"]
+        assert v.handling_code == "AMBER+STRICT"
+        assert v.status == "open"
+        created = dt.datetime.fromisoformat(v.created_at)
+        assert created.tzinfo is not None and created.utcoffset() == dt.timedelta(0)
+        assert before - dt.timedelta(seconds=1) <= created <= dt.datetime.now(dt.UTC)
+        assert [c.reference for c in list_cases(s)] == ["NL-2026-0002", "NL-2026-0001"]
+    with pytest.raises(ConflictError, match="already exists"), db.session() as s:
+        open_case(s, "NL-2026-0001", "again", [], "AMBER")
+    with pytest.raises(NotFoundError), db.session() as s:
+        show_case(s, "NL-9999")
+    db.close()
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot reach the database"):
+        Database("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_database_url_from_environment(sqlite_home: NodeHome, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    monkeypatch.setenv("ROGATORY_DATABASE_URL", url)
+    assert sqlite_home.database_url == url
