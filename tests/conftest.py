@@ -25,7 +25,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 def shared() -> Path:
     """``../shared`` (facts, vectors, evidence samples); skips when absent (a user's clone)."""
     if not (SHARED / "evidence-samples" / "manifest.json").exists():
-        pytest.skip(f"shared materials not found at {SHARED} (set ROGATORY_SHARED); CI always has them")
+        pytest.skip(
+            f"shared materials not found at {SHARED} (set ROGATORY_SHARED); CI always has them"
+        )
     return SHARED
 
 
@@ -39,7 +41,9 @@ def _postgres_admin() -> object | None:
         return engine
     except Exception as exc:
         if os.environ.get("ROGATORY_REQUIRE_POSTGRES") == "1":
-            raise RuntimeError(f"PostgreSQL required but unreachable at {POSTGRES_ADMIN_URL}: {exc}") from exc
+            raise RuntimeError(
+                f"PostgreSQL required but unreachable at {POSTGRES_ADMIN_URL}: {exc}"
+            ) from exc
         return None
 
 

@@ -38,8 +38,27 @@ def test_every_command_has_help_with_an_example(cli, command: list[str]) -> None
 @pytest.fixture
 def node(cli, tmp_path: Path) -> Path:
     home = tmp_path / "home"
-    assert cli("--home", str(home), "init", "--node-id", "nl.test", "--country", "NL", "--agency", "T").code == 0
-    assert cli("--home", str(home), "case", "open", "--reference", "C-1", "--title", "T", "--offence", "BC-8").code == 0
+    assert (
+        cli(
+            "--home", str(home), "init", "--node-id", "nl.test", "--country", "NL", "--agency", "T"
+        ).code
+        == 0
+    )
+    assert (
+        cli(
+            "--home",
+            str(home),
+            "case",
+            "open",
+            "--reference",
+            "C-1",
+            "--title",
+            "T",
+            "--offence",
+            "BC-8",
+        ).code
+        == 0
+    )
     return home
 
 
@@ -92,9 +111,13 @@ def test_verify_exit_code_and_manifest_with_coreutils(cli, node: Path, tmp_path:
     assert cli(*h, "evidence", "add", "C-1", str(tree), *ACQ).code == 0
     for alg in ("sha256", "md5", "sha1"):
         man = tmp_path / f"m.{alg}"
-        assert cli(*h, "evidence", "manifest", "C-1", "--algorithm", alg, "--out", str(man)).code == 0
+        assert (
+            cli(*h, "evidence", "manifest", "C-1", "--algorithm", alg, "--out", str(man)).code == 0
+        )
         if shutil.which(f"{alg}sum"):
-            res = subprocess.run([f"{alg}sum", "-c", "--strict", str(man)], capture_output=True, text=True)
+            res = subprocess.run(
+                [f"{alg}sum", "-c", "--strict", str(man)], capture_output=True, text=True
+            )
             assert res.returncode == 0, res.stdout + res.stderr
     store_man = cli(*h, "evidence", "manifest", "C-1", "--paths", "store").stdout
     blob = Path(store_man.splitlines()[0].split("  ", 1)[1])
@@ -117,9 +140,19 @@ def test_unknown_item_and_case(cli, node: Path) -> None:
 
 def test_debug_shows_traceback(node: Path) -> None:
     env = {**os.environ, "ROGATORY_HOME": str(node)}
-    plain = subprocess.run([sys.executable, "-m", "rogatory", "case", "show", "X"], capture_output=True, text=True, env=env)
+    plain = subprocess.run(
+        [sys.executable, "-m", "rogatory", "case", "show", "X"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert plain.returncode == 1 and "Traceback" not in plain.stderr
-    debug = subprocess.run([sys.executable, "-m", "rogatory", "--debug", "case", "show", "X"], capture_output=True, text=True, env=env)
+    debug = subprocess.run(
+        [sys.executable, "-m", "rogatory", "--debug", "case", "show", "X"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
@@ -132,8 +165,17 @@ def test_interrupted_intake_is_reported_by_list(cli, node: Path) -> None:
 
     db = Database(NodeHome.open(node).database_url)
     with db.session() as s:
-        s.add(IntakeRunRow(case_id=1, paths=["/evidence/disk.raw"], status="running", host=os.uname().nodename,
-                           pid=2**22 + 12345, started_at=dt.datetime.now(dt.UTC), item_ids=[]))
+        s.add(
+            IntakeRunRow(
+                case_id=1,
+                paths=["/evidence/disk.raw"],
+                status="running",
+                host=os.uname().nodename,
+                pid=2**22 + 12345,
+                started_at=dt.datetime.now(dt.UTC),
+                item_ids=[],
+            )
+        )
     db.close()
     r = cli("--home", str(node), "evidence", "list", "C-1")
     assert "interrupted intake, not recorded: /evidence/disk.raw" in r.stderr

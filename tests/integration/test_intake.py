@@ -57,7 +57,9 @@ def opts(**kw) -> IntakeOptions:
     return IntakeOptions(algorithms=["sha256", "sha1", "md5"], **kw)
 
 
-def test_file_intake_copies_hashes_and_records(home: NodeHome, db: Database, tmp_path: Path) -> None:
+def test_file_intake_copies_hashes_and_records(
+    home: NodeHome, db: Database, tmp_path: Path
+) -> None:
     f = tmp_path / "note.txt"
     data = os.urandom(50_000)
     f.write_bytes(data)
@@ -92,7 +94,9 @@ def test_large_file_threaded_path_and_dedup(home: NodeHome, db: Database, tmp_pa
     assert len([p for p in blobs if p.is_file()]) == 1, "identical content is stored once"
 
 
-def test_rerun_reports_already_recorded_without_duplicates(home: NodeHome, db: Database, tmp_path: Path) -> None:
+def test_rerun_reports_already_recorded_without_duplicates(
+    home: NodeHome, db: Database, tmp_path: Path
+) -> None:
     f = tmp_path / "x.bin"
     f.write_bytes(b"same")
     first = take_in(db, home.blob_dir, CASE, [f], acq(), opts())
@@ -102,7 +106,9 @@ def test_rerun_reports_already_recorded_without_duplicates(home: NodeHome, db: D
         assert len(list_items(s, CASE)) == 1
 
 
-def test_directory_tree_keeps_paths_sizes_times_and_symlinks(home: NodeHome, db: Database, tmp_path: Path) -> None:
+def test_directory_tree_keeps_paths_sizes_times_and_symlinks(
+    home: NodeHome, db: Database, tmp_path: Path
+) -> None:
     root = tmp_path / "export"
     (root / "logs" / "old").mkdir(parents=True)
     (root / "logs" / "a.log").write_bytes(b"alpha\n")
@@ -116,8 +122,19 @@ def test_directory_tree_keeps_paths_sizes_times_and_symlinks(home: NodeHome, db:
     with db.session() as s:
         d = item_detail(get_item(s, o.item))
     by_path = {f["path"]: f for f in d["file_list"]}
-    assert set(by_path) == {"dangling", "link-to-a", "logs", "logs/a.log", "logs/old", "logs/old/b.log", "ímynd.txt"}
-    assert by_path["link-to-a"]["kind"] == "symlink" and by_path["link-to-a"]["link_target"] == "logs/a.log"
+    assert set(by_path) == {
+        "dangling",
+        "link-to-a",
+        "logs",
+        "logs/a.log",
+        "logs/old",
+        "logs/old/b.log",
+        "ímynd.txt",
+    }
+    assert (
+        by_path["link-to-a"]["kind"] == "symlink"
+        and by_path["link-to-a"]["link_target"] == "logs/a.log"
+    )
     assert "sha256" not in by_path["link-to-a"], "symlinks are recorded, not followed"
     assert by_path["dangling"]["link_target"] == "/nonexistent/target"
     assert by_path["logs/a.log"]["mtime_ns"] == 1_600_000_000_123_456_789
@@ -132,7 +149,9 @@ def get_item_files(db: Database, item: str):
         return list(get_item(s, item).files)
 
 
-def test_many_small_files_use_the_process_pool(home: NodeHome, db: Database, tmp_path: Path, monkeypatch) -> None:
+def test_many_small_files_use_the_process_pool(
+    home: NodeHome, db: Database, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setattr(intake, "POOL_MIN_FILES", 50)
     monkeypatch.setattr(intake, "POOL_CHUNK", 16)
     root = tmp_path / "many"
@@ -162,7 +181,9 @@ def test_in_place_records_without_copying(home: NodeHome, db: Database, tmp_path
     assert report.ok and report.files == 1
 
 
-def test_expected_hash_mismatch_records_nothing(home: NodeHome, db: Database, tmp_path: Path) -> None:
+def test_expected_hash_mismatch_records_nothing(
+    home: NodeHome, db: Database, tmp_path: Path
+) -> None:
     f = tmp_path / "x"
     f.write_bytes(b"content")
     [o] = take_in(db, home.blob_dir, CASE, [f], acq(), opts(expect={"md5": "0" * 32}))
@@ -170,7 +191,14 @@ def test_expected_hash_mismatch_records_nothing(home: NodeHome, db: Database, tm
     assert "acquisition report states 00000000000000000000000000000000" in (o.error or "")
     with db.session() as s:
         assert list_items(s, CASE) == []
-    [ok] = take_in(db, home.blob_dir, CASE, [f], acq(), opts(expect={"md5": hashlib.md5(b"content").hexdigest()}))
+    [ok] = take_in(
+        db,
+        home.blob_dir,
+        CASE,
+        [f],
+        acq(),
+        opts(expect={"md5": hashlib.md5(b"content").hexdigest()}),
+    )
     assert ok.status == "recorded"
 
 
@@ -178,7 +206,14 @@ def test_expect_with_several_items_is_refused(home: NodeHome, db: Database, tmp_
     (tmp_path / "a").write_bytes(b"a")
     (tmp_path / "b").write_bytes(b"b")
     with pytest.raises(UsageError, match="single file"):
-        take_in(db, home.blob_dir, CASE, [tmp_path / "a", tmp_path / "b"], acq(), opts(expect={"md5": "0" * 32}))
+        take_in(
+            db,
+            home.blob_dir,
+            CASE,
+            [tmp_path / "a", tmp_path / "b"],
+            acq(),
+            opts(expect={"md5": "0" * 32}),
+        )
 
 
 def test_unknown_case(home: NodeHome, db: Database, tmp_path: Path) -> None:
@@ -194,7 +229,9 @@ def test_missing_path_fails_only_that_item(home: NodeHome, db: Database, tmp_pat
     assert outs[1].status == "recorded"
 
 
-def test_file_vanishing_between_listing_and_reading(sqlite_home: NodeHome, sdb: Database, tmp_path: Path, monkeypatch) -> None:
+def test_file_vanishing_between_listing_and_reading(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path, monkeypatch
+) -> None:
     root = tmp_path / "tree"
     root.mkdir()
     (root / "keep").write_bytes(b"k")
@@ -213,7 +250,9 @@ def test_file_vanishing_between_listing_and_reading(sqlite_home: NodeHome, sdb: 
         assert list_items(s, CASE) == []
 
 
-def test_permission_denied(sqlite_home: NodeHome, sdb: Database, tmp_path: Path, monkeypatch) -> None:
+def test_permission_denied(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path, monkeypatch
+) -> None:
     f = tmp_path / "secret"
     f.write_bytes(b"s")
     real_open = os.open
@@ -230,7 +269,9 @@ def test_permission_denied(sqlite_home: NodeHome, sdb: Database, tmp_path: Path,
 
 
 @pytest.mark.parametrize("size", [10, 20 << 20])
-def test_file_changing_while_hashed_is_flagged(sqlite_home: NodeHome, sdb: Database, tmp_path: Path, monkeypatch, size: int) -> None:
+def test_file_changing_while_hashed_is_flagged(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path, monkeypatch, size: int
+) -> None:
     f = tmp_path / "live.log"
     f.write_bytes(b"x" * size)
     real_fstat = os.fstat
@@ -256,7 +297,11 @@ def test_fifo_refused_unless_allowed(sqlite_home: NodeHome, sdb: Database, tmp_p
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     [o] = take_in(sdb, sqlite_home.blob_dir, CASE, [fifo], acq(), opts())
-    assert o.status == "failed" and "is a fifo" in (o.error or "") and "--allow-special" in (o.error or "")
+    assert (
+        o.status == "failed"
+        and "is a fifo" in (o.error or "")
+        and "--allow-special" in (o.error or "")
+    )
 
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -282,7 +327,9 @@ def test_character_device_is_refused_by_default(sqlite_home: NodeHome, sdb: Data
     assert o.status == "failed" and "char-device" in (o.error or "")
 
 
-def test_disk_full_records_nothing_and_leaves_no_partial_blob(sqlite_home: NodeHome, sdb: Database, tmp_path: Path, monkeypatch) -> None:
+def test_disk_full_records_nothing_and_leaves_no_partial_blob(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path, monkeypatch
+) -> None:
     import errno
 
     from rogatory.evidence import blobstore
@@ -310,7 +357,9 @@ def test_disk_full_records_nothing_and_leaves_no_partial_blob(sqlite_home: NodeH
     assert again.status == "recorded"
 
 
-def test_verify_detects_tampered_and_missing_blobs(home: NodeHome, db: Database, tmp_path: Path) -> None:
+def test_verify_detects_tampered_and_missing_blobs(
+    home: NodeHome, db: Database, tmp_path: Path
+) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     a.write_bytes(b"original a")
     b.write_bytes(b"original b")
@@ -354,7 +403,9 @@ take_in(db, home.blob_dir, "NL-2026-0042", [Path(p) for p in sys.argv[2:]], acq,
 """
 
 
-def test_killed_mid_intake_leaves_nothing_complete_and_rerun_finishes(sqlite_home: NodeHome, sdb: Database, tmp_path: Path) -> None:
+def test_killed_mid_intake_leaves_nothing_complete_and_rerun_finishes(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path
+) -> None:
     done = tmp_path / "small.txt"
     done.write_bytes(b"small")
     big = tmp_path / "big.bin"
@@ -367,7 +418,9 @@ def test_killed_mid_intake_leaves_nothing_complete_and_rerun_finishes(sqlite_hom
     assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
     tmp_dir = sqlite_home.blob_dir / "tmp"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(p.stat().st_size > (2 << 20) for p in tmp_dir.glob("*.part")):
+    while time.monotonic() < deadline and not any(
+        p.stat().st_size > (2 << 20) for p in tmp_dir.glob("*.part")
+    ):
         time.sleep(0.05)
     assert any(tmp_dir.glob("*.part")), "the intake should be writing its blob"
     os.kill(proc.pid, signal.SIGKILL)

@@ -23,7 +23,14 @@ def test_init_creates_one_key_per_purpose_with_0600(cli, tmp_path: Path) -> None
     assert data["created_keys"] == ["log", "witness", "message", "age", "tls"]
     files = sorted(p.name for p in (home / "keys").iterdir())
     assert files == sorted(
-        ["log.ed25519.pem", "witness.ed25519.pem", "message.ed25519.pem", "age.key", "tls.key.pem", "tls.cert.pem"]
+        [
+            "log.ed25519.pem",
+            "witness.ed25519.pem",
+            "message.ed25519.pem",
+            "age.key",
+            "tls.key.pem",
+            "tls.cert.pem",
+        ]
     )
     for name in files:
         if name != "tls.cert.pem":
@@ -91,7 +98,9 @@ def test_passphrase_protected_keys(cli, tmp_path: Path, monkeypatch: pytest.Monk
     r = cli("--home", str(home), "--passphrase-file", str(pw), "node", "show")
     assert r.code == 1 and "chmod 600" in r.stderr
     pw.chmod(0o600)
-    assert cli("--home", str(home), "--passphrase-file", str(pw), "node", "show", "--json").code == 0
+    assert (
+        cli("--home", str(home), "--passphrase-file", str(pw), "node", "show", "--json").code == 0
+    )
     monkeypatch.setenv("ROGATORY_PASSPHRASE_FILE", str(pw))
     assert cli("--home", str(home), "node", "show").code == 0
 

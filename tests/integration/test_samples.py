@@ -12,7 +12,13 @@ import pytest
 from rogatory.cases import open_case
 from rogatory.evidence import Acquisition, IntakeOptions, take_in
 from rogatory.evidence.blobstore import BlobStore
-from rogatory.evidence.records import checksum_manifest, get_item, item_detail, list_items, verify_items
+from rogatory.evidence.records import (
+    checksum_manifest,
+    get_item,
+    item_detail,
+    list_items,
+    verify_items,
+)
 from rogatory.node.home import NodeHome
 from rogatory.store.database import Database
 
@@ -26,19 +32,32 @@ def manifest(shared: Path) -> dict:
 
 def _acq() -> Acquisition:
     return Acquisition.create(
-        acquired_by="Test examiner", acquired_at=None, location="CI", source_device="shared/evidence-samples",
-        method="copy", tool="pytest 8",
+        acquired_by="Test examiner",
+        acquired_at=None,
+        location="CI",
+        source_device="shared/evidence-samples",
+        method="copy",
+        tool="pytest 8",
     )
 
 
 @pytest.mark.parametrize("in_place", [False, True])
-def test_every_sample_matches_its_manifest(home: NodeHome, shared: Path, manifest: dict, in_place: bool) -> None:
+def test_every_sample_matches_its_manifest(
+    home: NodeHome, shared: Path, manifest: dict, in_place: bool
+) -> None:
     db = Database(home.database_url)
     with db.session() as s:
         open_case(s, CASE, "Sample evidence", [], "CLEAR")
     folder = shared / "evidence-samples"
     paths = [folder / f["name"] for f in manifest["files"]]
-    outcomes = take_in(db, home.blob_dir, CASE, paths, _acq(), IntakeOptions(["sha256", "sha1", "md5"], in_place=in_place))
+    outcomes = take_in(
+        db,
+        home.blob_dir,
+        CASE,
+        paths,
+        _acq(),
+        IntakeOptions(["sha256", "sha1", "md5"], in_place=in_place),
+    )
     assert all(o.status == "recorded" for o in outcomes), [o.error for o in outcomes if o.error]
     # the E02 segment is folded into the image-split.E01 item
     assert len(outcomes) == len(manifest["files"]) - 1
@@ -75,12 +94,16 @@ def test_every_sample_matches_its_manifest(home: NodeHome, shared: Path, manifes
         for algorithm, tool in (("sha256", "sha256sum"), ("md5", "md5sum")):
             text = checksum_manifest(list_items(s, CASE), store, algorithm, "source")
             if shutil.which(tool):
-                res = subprocess.run([tool, "-c", "--strict", "-"], input=text, capture_output=True, text=True)
+                res = subprocess.run(
+                    [tool, "-c", "--strict", "-"], input=text, capture_output=True, text=True
+                )
                 assert res.returncode == 0, res.stdout + res.stderr
     db.close()
 
 
-def test_split_image_without_its_second_segment_is_refused(sqlite_home: NodeHome, shared: Path, tmp_path: Path) -> None:
+def test_split_image_without_its_second_segment_is_refused(
+    sqlite_home: NodeHome, shared: Path, tmp_path: Path
+) -> None:
     lone = tmp_path / "image-split.E01"
     shutil.copy(shared / "evidence-samples" / "image-split.E01", lone)
     db = Database(sqlite_home.database_url)
@@ -99,17 +122,30 @@ def test_expected_media_md5_of_an_e01(sqlite_home: NodeHome, shared: Path) -> No
     with db.session() as s:
         open_case(s, CASE, "x", [], "CLEAR")
     e01 = shared / "evidence-samples" / "ext2.E01"
-    [bad] = take_in(db, sqlite_home.blob_dir, CASE, [e01], _acq(), IntakeOptions(["sha256"], expect={"md5": "1" * 32}))
+    [bad] = take_in(
+        db,
+        sqlite_home.blob_dir,
+        CASE,
+        [e01],
+        _acq(),
+        IntakeOptions(["sha256"], expect={"md5": "1" * 32}),
+    )
     assert bad.status == "failed" and "EWF media" in (bad.error or "")
     [ok] = take_in(
-        db, sqlite_home.blob_dir, CASE, [e01], _acq(),
+        db,
+        sqlite_home.blob_dir,
+        CASE,
+        [e01],
+        _acq(),
         IntakeOptions(["sha256"], expect={"md5": "196066add11fb71c4c49cf1bb50d6d24"}),
     )
     assert ok.status == "recorded"
     db.close()
 
 
-def test_damaged_e01_is_recorded_with_a_media_mismatch_warning(sqlite_home: NodeHome, shared: Path, tmp_path: Path) -> None:
+def test_damaged_e01_is_recorded_with_a_media_mismatch_warning(
+    sqlite_home: NodeHome, shared: Path, tmp_path: Path
+) -> None:
     damaged = tmp_path / "damaged.E01"
     data = bytearray((shared / "evidence-samples" / "ext2.E01").read_bytes())
     data[3000] ^= 0xFF  # inside a compressed data chunk
@@ -125,7 +161,9 @@ def test_damaged_e01_is_recorded_with_a_media_mismatch_warning(sqlite_home: Node
     db.close()
 
 
-def test_e01_with_a_damaged_section_header_is_refused(sqlite_home: NodeHome, shared: Path, tmp_path: Path) -> None:
+def test_e01_with_a_damaged_section_header_is_refused(
+    sqlite_home: NodeHome, shared: Path, tmp_path: Path
+) -> None:
     damaged = tmp_path / "damaged.E01"
     data = bytearray((shared / "evidence-samples" / "ext2.E01").read_bytes())
     data[11000] ^= 0xFF  # inside a section descriptor: libewf's Adler-32 check fails at open
@@ -136,3 +174,21 @@ def test_e01_with_a_damaged_section_header_is_refused(sqlite_home: NodeHome, sha
     [o] = take_in(db, sqlite_home.blob_dir, CASE, [damaged], _acq(), IntakeOptions(["sha256"]))
     assert o.status == "failed" and "libewf cannot open" in (o.error or "")
     db.close()
+
+
+def test_ewf_header_dates_are_recorded_in_utc_whatever_the_local_zone(
+    shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from rogatory.evidence import ewf
+
+    e01 = shared / "evidence-samples" / "image.E01"
+    results = []
+    for tz in ("UTC", "Europe/Amsterdam", "America/Sao_Paulo"):
+        monkeypatch.setenv("TZ", tz)
+        time.tzset()
+        results.append(ewf.read_info([e01]).header["acquiry_date_utc"])
+    monkeypatch.delenv("TZ")
+    time.tzset()
+    assert results == ["2013-12-10T11:28:38+00:00"] * 3

@@ -16,7 +16,13 @@ def test_migrations_create_the_schema(home: NodeHome) -> None:
     try:
         assert current_revision(db.engine) == head_revision()
         tables = set(inspect(db.engine).get_table_names())
-        assert {"cases", "evidence_items", "evidence_files", "intake_runs", "alembic_version"} <= tables
+        assert {
+            "cases",
+            "evidence_items",
+            "evidence_files",
+            "intake_runs",
+            "alembic_version",
+        } <= tables
         Database(home.database_url).close()  # migrating twice is a no-op
     finally:
         db.close()
@@ -58,7 +64,9 @@ def test_unreachable_database_is_a_clear_error() -> None:
         Database("postgresql://nobody@127.0.0.1:1/none")
 
 
-def test_database_url_from_environment(sqlite_home: NodeHome, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_url_from_environment(
+    sqlite_home: NodeHome, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
     monkeypatch.setenv("ROGATORY_DATABASE_URL", url)
     assert sqlite_home.database_url == url

@@ -47,7 +47,9 @@ def test_disk_full_removes_partial_blob(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_sweep_removes_temp_files_of_dead_processes_only(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     dead_pid = int(dead.stdout)
     stale = store.tmp_dir / f"{dead_pid}-abcd.part"
     stale.write_bytes(b"half a blob")

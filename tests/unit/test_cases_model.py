@@ -26,14 +26,18 @@ def test_unknown_offence_lists_choices(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "code"),
-    [("amber+strict", HandlingCode.AMBER_STRICT), ("TLP:RED", HandlingCode.RED), ("clear", HandlingCode.CLEAR)],
+    [
+        ("amber+strict", HandlingCode.AMBER_STRICT),
+        ("TLP:RED", HandlingCode.RED),
+        ("clear", HandlingCode.CLEAR),
+    ],
 )
 def test_tlp_parsing(text: str, code: HandlingCode) -> None:
     assert HandlingCode.parse(text) is code
 
 
 def test_tlp_white_is_tlp_1() -> None:
-    with pytest.raises(UsageError, match="TLP 1.0"):
+    with pytest.raises(UsageError, match=r"TLP 1\.0"):
         HandlingCode.parse("WHITE")
 
 

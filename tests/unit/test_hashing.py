@@ -8,7 +8,9 @@ from rogatory.evidence import hashing
 from rogatory.evidence.hashing import digest_bytes, digest_stream
 
 
-@pytest.mark.parametrize("size", [0, 1, 4096, hashing.BLOCK_SIZE + 7, hashing.THREADED_MIN_SIZE + 12345])
+@pytest.mark.parametrize(
+    "size", [0, 1, 4096, hashing.BLOCK_SIZE + 7, hashing.THREADED_MIN_SIZE + 12345]
+)
 def test_one_read_gives_every_digest(size: int) -> None:
     data = os.urandom(size)
     seen = bytearray()

@@ -5,7 +5,9 @@ from rogatory.node.identity import NodeIdentity, check_node_id, normalise_countr
 
 
 def test_identity_normalises_country_and_roles() -> None:
-    ident = NodeIdentity.create("nl.police-cybercrime", "nl", " Politie ", ["police", "contact-24-7", "police"])
+    ident = NodeIdentity.create(
+        "nl.police-cybercrime", "nl", " Politie ", ["police", "contact-24-7", "police"]
+    )
     assert ident.country == "NL"
     assert ident.agency == "Politie"
     assert ident.roles == ["police", "contact-24-7"]

@@ -250,7 +250,7 @@ def evidence_list(
         out.print(t)
     for p in pending:
         err.print(
-            f"[yellow]interrupted intake, not recorded:[/] {p} — run the same 'evidence add' again to finish it"
+            f"[yellow]interrupted intake, not recorded:[/] {escape(p)} — run the same 'evidence add' again to finish it"
         )
 
 
@@ -348,7 +348,9 @@ def evidence_verify(
         emit_json(report.as_dict())
     else:
         for f in report.findings:
-            out.print(f"[bold red]{f.problem.upper()}[/] {f.item} {escape(f.path)}: {escape(f.detail)}")
+            out.print(
+                f"[bold red]{f.problem.upper()}[/] {f.item} {escape(f.path)}: {escape(f.detail)}"
+            )
         verdict = (
             "[green]all match[/]"
             if report.ok

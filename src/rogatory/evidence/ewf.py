@@ -10,6 +10,8 @@ the media through libewf reproduces the stored hash.
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +87,16 @@ def _open(paths: list[Path]) -> Any:
     return handle
 
 
+def _header_time_utc(text: str) -> str | None:
+    """libewf renders header dates (``Tue Dec 10 11:28:38 2013``) in the reading
+    process's local time zone; undo that and return ISO 8601 UTC, or ``None``."""
+    try:
+        local = time.strptime(text.strip(), "%a %b %d %H:%M:%S %Y")
+    except ValueError:
+        return None
+    return dt.datetime.fromtimestamp(time.mktime(local), dt.UTC).isoformat()
+
+
 def read_info(paths: list[Path]) -> EwfInfo:
     """Header and stored media hashes of the image made of ``paths``.
 
@@ -97,6 +109,10 @@ def read_info(paths: list[Path]) -> EwfInfo:
             k.lower().replace("-", ""): v.lower() for k, v in handle.get_hash_values().items()
         }
         header = {k: str(v) for k, v in handle.get_header_values().items()}
+        for key in ("acquiry_date", "system_date"):
+            utc = _header_time_utc(header.get(key, ""))
+            if utc is not None:
+                header[f"{key}_utc"] = utc
         return EwfInfo([p.name for p in paths], int(handle.get_media_size()), stored, header)
     finally:
         handle.close()
