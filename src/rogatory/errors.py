@@ -77,7 +77,27 @@ class IntegrityError(RogatoryError):
     """Stored evidence no longer matches the hashes recorded at acquisition."""
 
 
+class CustodyError(RogatoryError):
+    """The custody log cannot be appended to, proven or verified."""
+
+
+class ProofError(CustodyError):
+    """A Merkle inclusion or consistency proof does not verify (RFC 9162 §2.1.3–2.1.4)."""
+
+
+class NoteError(CustodyError):
+    """A signed note, checkpoint, cosignature, vkey or policy is malformed or does not verify."""
+
+
+class WitnessError(CustodyError):
+    """A witness refused a checkpoint (unknown log, bad signature, conflict, fork)."""
+
+
 __all__ = [
+    "CustodyError",
+    "NoteError",
+    "ProofError",
+    "WitnessError",
     "ConflictError",
     "HashMismatchError",
     "IntakeError",
