@@ -94,20 +94,20 @@ class WitnessError(CustodyError):
 
 
 __all__ = [
-    "CustodyError",
-    "NoteError",
-    "ProofError",
-    "WitnessError",
     "ConflictError",
+    "CustodyError",
     "HashMismatchError",
     "IntakeError",
     "IntegrityError",
     "KeyMaterialError",
     "NodeError",
     "NotFoundError",
+    "NoteError",
+    "ProofError",
     "RogatoryError",
     "SourceChangedError",
     "StorageFullError",
     "StoreError",
     "UsageError",
+    "WitnessError",
 ]

@@ -20,8 +20,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from rogatory.custody.log import CustodyLog
 from rogatory.errors import KeyMaterialError
 from rogatory.node.home import NodeHome, default_home, read_passphrase
+from rogatory.node.keys import KeyPurpose, load_signing_key
 from rogatory.store.database import Database
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -142,3 +144,12 @@ class ProgressBar:
         self.progress.update(
             self.task, description=f"{self.label} {self.files}/{self.files_total} files"
         )
+
+
+def open_custody_log(home: NodeHome, db: Database, *, signing: bool = True) -> CustodyLog:
+    """The node's custody log; with ``signing`` the log key is unlocked (passphrase if protected)."""
+    key = load_signing_key(home.keys_dir, KeyPurpose.LOG, passphrase_for(home)) if signing else None
+    log = CustodyLog(db, home.config.identity.node_id, key, home.path)
+    if key is not None:
+        log.ensure_key_registered()
+    return log

@@ -22,7 +22,7 @@ import typer
 from rich.panel import Panel
 
 from rogatory.cases.service import open_case
-from rogatory.cli.common import ProgressBar, err, human_size, out, table
+from rogatory.cli.common import ProgressBar, err, human_size, open_custody_log, out, table
 from rogatory.errors import ConflictError, RogatoryError, UsageError
 from rogatory.evidence.acquisition import Acquisition
 from rogatory.evidence.blobstore import BlobStore
@@ -146,6 +146,7 @@ def demo(
                 acq,
                 IntakeOptions(home.config.algorithms),
                 bar,
+                open_custody_log(home, db),
             )
         failed = [o for o in outcomes if o.status == "failed"]
         assert not failed, "; ".join(f"{o.source}: {o.error}" for o in failed)

@@ -16,6 +16,7 @@ from rogatory.cli.common import (
     emit_json,
     err,
     human_size,
+    open_custody_log,
     open_database,
     open_home,
     out,
@@ -183,13 +184,14 @@ def evidence_add(
         workers=workers,
     )
     db = open_database(home)
+    custody = open_custody_log(home, db)
     with db.session() as s:
         for run in mark_interrupted_runs(s):
             err.print(
                 f"[yellow]note:[/] an earlier intake into this node was interrupted ({escape(', '.join(run.paths)[:200])}); this run finishes any of those paths it covers."
             )
     with ProgressBar("hashing", enabled=not json_out) as bar:
-        outcomes = take_in(db, home.blob_dir, case, paths, acquisition, options, bar)
+        outcomes = take_in(db, home.blob_dir, case, paths, acquisition, options, bar, custody)
     failed = [o for o in outcomes if o.status == "failed"]
     if json_out:
         emit_json({"case": case, "items": [o.as_dict() for o in outcomes], "ok": not failed})
@@ -395,3 +397,43 @@ def evidence_manifest(
     err.print(
         f"wrote {out_file} ({text.count(chr(10))} files); check with: {algorithm}sum -c {out_file}"
     )
+
+
+@evidence_app.command("history", epilog="Example: rogatory evidence history EV-000001")
+def evidence_history(
+    item: Annotated[str, typer.Argument(help="Item id, e.g. EV-000001.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the item's custody chain, each event with its verified status and when it was provably logged."""
+    from rogatory.custody.history import subject_history
+
+    home = open_home()
+    db = open_database(home)
+    with db.session() as s:
+        row = get_item(s, item)
+        label, sha = item_summary(row)["item"], row.sha256
+    log = open_custody_log(home, db, signing=False)
+    chain = subject_history(log, f"evidence:{sha}", home.config.quorum)
+    if json_out:
+        emit_json({"item": label, "sha256": sha, "events": [c.as_dict() for c in chain]})
+    else:
+        out.print(f"[bold]{label}[/] custody chain (subject evidence:{sha})")
+        t = table("#", "time (UTC)", "event", "actor", "purpose", "checks", "provably logged by")
+        for c in chain:
+            ev = c.event or {}
+            checks = ", ".join(f"{k} {'ok' if v else 'FAILED'}" for k, v in c.checks.items())
+            t.add_row(
+                str(c.index),
+                str(ev.get("time", "(erased)")),
+                str(ev.get("type", "")),
+                str((ev.get("actor") or {}).get("user", "")),
+                str(ev.get("purpose", "")),
+                checks if c.ok else f"[bold red]{escape(checks)}[/]",
+                c.logged_by or "not yet cosigned",
+            )
+        out.print(t)
+    if any(not c.ok for c in chain):
+        raise IntegrityError(
+            f"the custody chain of {label} has events that fail verification",
+            "run rogatory log verify",
+        )

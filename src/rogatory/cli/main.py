@@ -13,7 +13,9 @@ from rogatory.cli.case_cmds import case_app
 from rogatory.cli.common import err, settings
 from rogatory.cli.demo import demo
 from rogatory.cli.evidence_cmds import evidence_app
+from rogatory.cli.log_cmds import log_app
 from rogatory.cli.node_cmds import init, node_app
+from rogatory.cli.witness_cmds import serve, witness_app
 from rogatory.errors import RogatoryError
 
 app = typer.Typer(
@@ -63,6 +65,12 @@ app.command("demo", epilog="Example: rogatory demo --dir ./rogatory-demo --fresh
 app.add_typer(node_app, name="node")
 app.add_typer(case_app, name="case")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(log_app, name="log")
+app.add_typer(witness_app, name="witness")
+app.command(
+    "serve",
+    epilog="Example: ROGATORY_PASSPHRASE_FILE=/run/secrets/rogatory rogatory serve --port 8470",
+)(serve)
 
 
 def run() -> None:

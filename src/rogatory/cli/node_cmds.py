@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,10 +17,13 @@ from rogatory.cli.common import (
     settings,
     table,
 )
+from rogatory.custody.log import origin_for
+from rogatory.custody.note import CosignatureSigner, vkey_for
+from rogatory.custody.witnessing import witness_name
 from rogatory.errors import UsageError
 from rogatory.node.home import NodeHome, read_passphrase
 from rogatory.node.identity import ROLES, NodeIdentity
-from rogatory.node.keys import public_keys
+from rogatory.node.keys import KeyPurpose, load_signing_key, public_keys
 from rogatory.store.database import Database
 
 node_app = typer.Typer(help="Show this node's identity and keys.", no_args_is_help=True)
@@ -120,9 +123,10 @@ def init(
 def node_show(json_out: JsonOpt = False) -> None:
     """Print the node's identity and the public half of every key."""
     home = open_home()
-    keys = public_keys(home.keys_dir, passphrase_for(home))
+    pw = passphrase_for(home)
+    keys = public_keys(home.keys_dir, pw)
     ident = home.config.identity
-    data = {
+    data: dict[str, Any] = {
         "node_id": ident.node_id,
         "country": ident.country,
         "agency": ident.agency,
@@ -131,6 +135,18 @@ def node_show(json_out: JsonOpt = False) -> None:
         "home": str(home.path),
         "protected": home.config.protected,
         "intake_algorithms": home.config.algorithms,
+        "custody_log": {
+            "origin": origin_for(ident.node_id),
+            "vkey": vkey_for(
+                load_signing_key(home.keys_dir, KeyPurpose.LOG, pw), origin_for(ident.node_id)
+            ),
+        },
+        "witness": {
+            "name": witness_name(ident.node_id),
+            "vkey": CosignatureSigner(
+                witness_name(ident.node_id), load_signing_key(home.keys_dir, KeyPurpose.WITNESS, pw)
+            ).vkey,
+        },
         "keys": [
             {
                 "purpose": str(k.purpose),
@@ -154,3 +170,7 @@ def node_show(json_out: JsonOpt = False) -> None:
     for k in keys:
         t.add_row(str(k.purpose), k.algorithm, k.public, k.fingerprint[:16] + "…")
     out.print(t)
+    out.print(f"custody log origin  {data['custody_log']['origin']}")
+    out.print(f"custody log vkey    {data['custody_log']['vkey']}")
+    out.print(f"witness name        {data['witness']['name']}")
+    out.print(f"witness vkey        {data['witness']['vkey']}")

@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 
 from rogatory import __version__
 from rogatory.cases.service import get_case_row
+from rogatory.custody.events import Actor, CustodyEvent, EventType, SubjectKind
+from rogatory.custody.log import CustodyLog
 from rogatory.errors import (
     HashMismatchError,
     IntakeError,
@@ -566,6 +568,47 @@ def _find_recorded_file(session: Session, case_id: int, plan: _Plan, in_place: b
     return None
 
 
+def acquisition_event(
+    node_id: str,
+    case_reference: str,
+    item_id: int,
+    item: EvidenceItemRow,
+    acquisition: Acquisition,
+    now: dt.datetime,
+) -> CustodyEvent:
+    """The custody event recording an item's acquisition (ISO/IEC 27037 first link of the chain)."""
+    return CustodyEvent(
+        event_type=EventType.ACQUISITION,
+        subject_kind=SubjectKind.EVIDENCE,
+        subject_id=item.sha256,
+        node=node_id,
+        actor=Actor(acquisition.acquired_by, "acquirer"),
+        time=now,
+        case=case_reference,
+        purpose=acquisition.authority or "acquisition",
+        note=acquisition.notes,
+        details={
+            "item": item_label(item_id),
+            "kind": item.kind,
+            "label": item.label,
+            "size": item.size,
+            "files": item.file_count,
+            "digests": {
+                k: v
+                for k, v in (("sha256", item.sha256), ("sha1", item.sha1), ("md5", item.md5))
+                if v
+            },
+            "acquired_at": acquisition.acquired_at.isoformat(),
+            "location": acquisition.location,
+            "source_device": acquisition.source_device,
+            "method": acquisition.method,
+            "tool": acquisition.tool,
+            "exhibit_number": acquisition.exhibit_number,
+            "in_place": item.in_place,
+        },
+    )
+
+
 def _record(
     session: Session,
     case_id: int,
@@ -574,8 +617,11 @@ def _record(
     acquisition: Acquisition,
     options: IntakeOptions,
     now: dt.datetime,
+    custody: CustodyLog | None = None,
+    case_reference: str = "",
 ) -> tuple[int, bool]:
-    """Insert the item and its file list; return (id, created)."""
+    """Insert the item, its file list and (with ``custody``) its acquisition event,
+    all in the caller's transaction; return (id, created)."""
     existing = session.scalar(
         select(EvidenceItemRow.id).where(
             EvidenceItemRow.case_id == case_id,
@@ -636,6 +682,11 @@ def _record(
     ]
     for i in range(0, len(rows), 5000):
         session.execute(insert(EvidenceFileRow), rows[i : i + 5000])
+    if custody is not None:
+        custody.append_in(
+            session,
+            [acquisition_event(custody.node_id, case_reference, item.id, item, acquisition, now)],
+        )
     return item.id, True
 
 
@@ -669,6 +720,7 @@ def take_in(
     acquisition: Acquisition,
     options: IntakeOptions,
     observer: IntakeObserver | None = None,
+    custody: CustodyLog | None = None,
 ) -> list[ItemOutcome]:
     """Take ``paths`` in as evidence items of a case.
 
@@ -681,6 +733,8 @@ def take_in(
         acquisition: the acquisition record for every item of this run.
         options: see :class:`IntakeOptions`.
         observer: progress receiver.
+        custody: the node's custody log; each recorded item's acquisition event is
+            appended in the same transaction as the item.
 
     Returns:
         One outcome per path (folded EWF segments are left out), in order.
@@ -776,7 +830,15 @@ def take_in(
                         _check_expected(pl, digests, options.expect)
                     with db.session() as s:
                         item_id, created = _record(
-                            s, case_id, pl, digests, acquisition, options, now
+                            s,
+                            case_id,
+                            pl,
+                            digests,
+                            acquisition,
+                            options,
+                            now,
+                            custody,
+                            case_reference,
                         )
                     out.status = "recorded" if created else "already-recorded"
                     out.item = item_label(item_id)

@@ -52,6 +52,8 @@ class NodeConfig:
         blob_dir: blob store directory, relative to the home unless absolute.
         algorithms: digests computed at intake; ``sha256`` always first.
         protected: whether the keys are passphrase-protected.
+        quorum: witness cosignatures a checkpoint needs: ``all``, ``none`` or a number k.
+        checkpoint_interval: seconds between checkpoints while ``serve`` runs (when the log grew).
     """
 
     identity: NodeIdentity
@@ -60,6 +62,8 @@ class NodeConfig:
     blob_dir: str = "blobs"
     algorithms: list[str] = field(default_factory=lambda: list(DEFAULT_ALGORITHMS))
     protected: bool = False
+    quorum: str = "all"
+    checkpoint_interval: int = 5
 
     def to_toml(self) -> dict[str, Any]:
         """The TOML document as a dict."""
@@ -74,6 +78,7 @@ class NodeConfig:
             "store": {"database_url": self.database_url, "blob_dir": self.blob_dir},
             "intake": {"algorithms": self.algorithms},
             "keys": {"protected": self.protected},
+            "custody": {"quorum": self.quorum, "checkpoint_interval": self.checkpoint_interval},
         }
 
     @classmethod
@@ -93,6 +98,8 @@ class NodeConfig:
                 blob_dir=str(doc.get("store", {}).get("blob_dir", "blobs")),
                 algorithms=algorithms,
                 protected=bool(doc.get("keys", {}).get("protected", False)),
+                quorum=str(doc.get("custody", {}).get("quorum", "all")),
+                checkpoint_interval=int(doc.get("custody", {}).get("checkpoint_interval", 5)),
             )
         except KeyError as exc:
             raise NodeError(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -147,3 +148,117 @@ class IntakeRunRow(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     item_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# ---------------------------------------------------------------- custody log
+
+
+class LogStateRow(Base):
+    """The log's head (one row): its size, and why appends are frozen if they are."""
+
+    __tablename__ = "log_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    frozen_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class LogEntryRow(Base):
+    """One custody event: its leaf (the commitment) and, until erased, its statement and salt."""
+
+    __tablename__ = "log_entries"
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(220), index=True)
+    case_ref: Mapped[str] = mapped_column(String(128), index=True)
+    time: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    previous: Mapped[int | None] = mapped_column(BigInteger)
+    statement: Mapped[bytes | None] = mapped_column(LargeBinary)
+    salt: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class LogHashRow(Base):
+    """Stored Merkle hashes (leaf hashes and complete subtrees) by storage index."""
+
+    __tablename__ = "log_hashes"
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogCheckpointRow(Base):
+    """A signed checkpoint of this node's log (C2SP tlog-checkpoint in a signed note)."""
+
+    __tablename__ = "log_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[bytes] = mapped_column(LargeBinary)
+    vkey: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LogCosignatureRow(Base):
+    """A witness cosignature (C2SP tlog-cosignature) on one of this node's checkpoints."""
+
+    __tablename__ = "log_cosignatures"
+    __table_args__ = (UniqueConstraint("size", "witness"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(ForeignKey("log_checkpoints.size"), index=True)
+    witness: Mapped[str] = mapped_column(String(255))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    line: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LogKeyRow(Base):
+    """The log's signing keys over time (key rotation keeps old checkpoints verifiable)."""
+
+    __tablename__ = "log_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vkey: Mapped[str] = mapped_column(Text, unique=True)
+    valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class WitnessRow(Base):
+    """A witness that cosigns this node's checkpoints (a partner node)."""
+
+    __tablename__ = "witnesses"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    vkey: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class WitnessedLogRow(Base):
+    """A partner's log this node witnesses: trusted keys and the latest cosigned state."""
+
+    __tablename__ = "witnessed_logs"
+
+    origin: Mapped[str] = mapped_column(String(255), primary_key=True)
+    vkeys: Mapped[list[str]] = mapped_column(JSON)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    checkpoint: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class WitnessForkRow(Base):
+    """Evidence of misbehaviour: a validly signed checkpoint inconsistent with one cosigned earlier."""
+
+    __tablename__ = "witness_forks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(255), index=True)
+    known_checkpoint: Mapped[bytes | None] = mapped_column(LargeBinary)
+    presented: Mapped[bytes] = mapped_column(LargeBinary)
+    detail: Mapped[str] = mapped_column(Text)
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,138 @@
+"""``rogatory witness …`` and ``rogatory serve``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from rogatory.cli.common import (
+    JsonOpt,
+    emit_json,
+    open_custody_log,
+    open_database,
+    open_home,
+    out,
+    passphrase_for,
+    table,
+)
+from rogatory.custody.witnessing import WitnessService, add_witness, forks, trust_log
+from rogatory.node.keys import KeyPurpose, load_signing_key
+from rogatory.store.schema import WitnessedLogRow, WitnessRow
+
+witness_app = typer.Typer(
+    help="Witnesses: who cosigns this log, and whose logs this node cosigns.", no_args_is_help=True
+)
+
+
+@witness_app.command(
+    "add",
+    epilog="Example: rogatory witness add br.policia-federal --url http://127.0.0.1:8471/witness --vkey 'rogatory/br.policia-federal/witness+1a2b3c4d+BA…'",
+)
+def witness_add(
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="A short name for the witness (no spaces), e.g. the partner's node id."
+        ),
+    ],
+    url: Annotated[str, typer.Option("--url", help="The witness's submission prefix (…/witness).")],
+    vkey: Annotated[
+        str,
+        typer.Option("--vkey", help="The witness's cosigner vkey, from its 'rogatory node show'."),
+    ],
+) -> None:
+    """Ask a partner's witness to cosign this node's checkpoints."""
+    db = open_database(open_home())
+    add_witness(db, name, vkey, url)
+    out.print(f"witness {escape(name)} added; next: rogatory log checkpoint")
+
+
+@witness_app.command(
+    "trust",
+    epilog="Example: rogatory witness trust rogatory/nl.police-cybercrime/custody --vkey 'rogatory/nl.police-cybercrime/custody+0a1b2c3d+AV…'",
+)
+def witness_trust(
+    origin: Annotated[str, typer.Argument(help="The partner log's origin.")],
+    vkey: Annotated[
+        list[str],
+        typer.Option("--vkey", help="The partner log's vkey (repeatable for key history)."),
+    ],
+) -> None:
+    """Cosign a partner's log: accept its checkpoints signed by these keys."""
+    db = open_database(open_home())
+    trust_log(db, origin, vkey)
+    out.print(f"this node now witnesses {escape(origin)}")
+
+
+@witness_app.command("list", epilog="Example: rogatory witness list --json")
+def witness_list(json_out: JsonOpt = False) -> None:
+    """List this log's witnesses and the partner logs this node witnesses."""
+    db = open_database(open_home())
+    with db.session() as s:
+        mine = [
+            {"name": w.name, "url": w.url, "vkey": w.vkey}
+            for w in s.query(WitnessRow).order_by(WitnessRow.name)
+        ]
+        theirs: list[dict[str, Any]] = [
+            {
+                "origin": r.origin,
+                "size": r.size,
+                "updated_at": r.updated_at.isoformat(),
+                "vkeys": r.vkeys,
+            }
+            for r in s.query(WitnessedLogRow).order_by(WitnessedLogRow.origin)
+        ]
+    fork_rows: list[dict[str, Any]] = [
+        {"origin": f.origin, "detail": f.detail, "detected_at": f.detected_at.isoformat()}
+        for f in forks(db)
+    ]
+    if json_out:
+        emit_json({"witnesses": mine, "witnessed_logs": theirs, "forks": fork_rows})
+        return
+    t = table("witness of this log", "url", "vkey")
+    for w in mine:
+        t.add_row(w["name"], w["url"], w["vkey"])
+    out.print(t)
+    t2 = table("partner log witnessed", "cosigned size", "updated (UTC)")
+    for r in theirs:
+        t2.add_row(r["origin"], str(r["size"]), r["updated_at"][:19])
+    out.print(t2)
+    for f in fork_rows:
+        out.print(
+            f"[bold red]FORK DETECTED[/] {escape(f['origin'])} at {f['detected_at']}: {escape(f['detail'])}"
+        )
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8470,
+    checkpoint_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--checkpoint-interval",
+            help="Seconds between checkpoints when the log grew (default from config; 0 = off).",
+        ),
+    ] = None,
+) -> None:
+    """Run the node's HTTP API: the witness endpoints and the log's checkpoint, with the checkpoint clock."""
+    import uvicorn
+
+    from rogatory.server.app import create_app
+
+    home = open_home()
+    db = open_database(home)
+    log = open_custody_log(home, db)
+    witness = WitnessService(
+        db,
+        home.config.identity.node_id,
+        load_signing_key(home.keys_dir, KeyPurpose.WITNESS, passphrase_for(home)),
+    )
+    interval = (
+        home.config.checkpoint_interval if checkpoint_interval is None else checkpoint_interval
+    )
+    out.print(
+        f"serving {home.config.identity.node_id} on http://{host}:{port} (witness at /witness, checkpoint clock {interval}s)"
+    )
+    uvicorn.run(create_app(log, witness, interval), host=host, port=port, log_level="warning")
