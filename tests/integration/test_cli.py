@@ -126,7 +126,7 @@ def test_verify_exit_code_and_manifest_with_coreutils(cli, node: Path, tmp_path:
     r = cli(*h, "evidence", "verify", "C-1")
     assert r.code == 1
     assert "MISMATCH" in r.stdout
-    assert "no longer match their recorded hashes" in r.stderr
+    assert "1 file(s) of the evidence no longer match their recorded hashes" in r.stderr
 
 
 def test_unknown_item_and_case(cli, node: Path) -> None:
@@ -178,4 +178,9 @@ def test_interrupted_intake_is_reported_by_list(cli, node: Path) -> None:
         )
     db.close()
     r = cli("--home", str(node), "evidence", "list", "C-1")
-    assert "interrupted intake, not recorded: /evidence/disk.raw" in r.stderr
+    assert "interrupted intake into C-1, not recorded: /evidence/disk.raw" in r.stderr
+    assert (
+        cli("--home", str(node), "case", "open", "--reference", "C-2", "--title", "other").code == 0
+    )
+    r = cli("--home", str(node), "evidence", "list", "C-2")
+    assert "interrupted" not in r.stderr, "another case's interrupted intake is not reported here"

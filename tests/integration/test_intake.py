@@ -438,3 +438,40 @@ def test_killed_mid_intake_leaves_nothing_complete_and_rerun_finishes(
     assert list(tmp_dir.iterdir()) == [], "the stale partial blob was swept"
     with sdb.session() as s:
         assert intake.mark_interrupted_runs(s) == [], "the re-run finished the interrupted job"
+
+
+def test_changed_source_is_rehashed_and_flagged(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path
+) -> None:
+    f = tmp_path / "note.txt"
+    f.write_bytes(b"version one")
+    st = f.stat()
+    [first] = take_in(sdb, sqlite_home.blob_dir, CASE, [f], acq(), opts())
+    f.write_bytes(b"version two")  # same size, and the mtime put back: must still be re-read
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    [second] = take_in(sdb, sqlite_home.blob_dir, CASE, [f], acq(), opts())
+    assert second.status == "recorded" and second.item != first.item
+    assert second.digests["sha256"] == hashlib.sha256(b"version two").hexdigest()
+    assert any("with different content: the source changed since" in w for w in second.warnings)
+    [again] = take_in(sdb, sqlite_home.blob_dir, CASE, [f], acq(), opts())
+    assert again.status == "already-recorded" and again.item == second.item and again.digests
+
+
+def test_symlink_named_on_the_command_line_is_followed(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path
+) -> None:
+    target = tmp_path / "disk.raw"
+    target.write_bytes(b"raw disk bytes")
+    link = tmp_path / "by-id-link"
+    link.symlink_to(target)
+    [o] = take_in(sdb, sqlite_home.blob_dir, CASE, [link], acq(), opts())
+    assert o.status == "recorded" and o.source == str(link)
+    assert o.digests["sha256"] == hashlib.sha256(b"raw disk bytes").hexdigest()
+    broken = tmp_path / "broken"
+    broken.symlink_to(tmp_path / "nowhere")
+    [b] = take_in(sdb, sqlite_home.blob_dir, CASE, [broken], acq(), opts())
+    assert (
+        b.status == "failed"
+        and "symbolic link to" in (b.error or "")
+        and "does not exist" in (b.error or "")
+    )

@@ -30,10 +30,11 @@ def test_init_creates_one_key_per_purpose_with_0600(cli, tmp_path: Path) -> None
             "age.key",
             "tls.key.pem",
             "tls.cert.pem",
+            "public.json",
         ]
     )
     for name in files:
-        if name != "tls.cert.pem":
+        if name not in ("tls.cert.pem", "public.json"):
             assert stat.S_IMODE((home / "keys" / name).stat().st_mode) == 0o600, name
     assert stat.S_IMODE((home / "keys").stat().st_mode) == 0o700
     assert (home / "config.toml").exists()
@@ -54,15 +55,26 @@ def test_reinit_never_overwrites_keys(cli, tmp_path: Path) -> None:
     assert json.loads(r.stdout)["created_keys"] == ["witness"]
     after = {p.name: p.read_bytes() for p in (home / "keys").iterdir()}
     for name, data in before.items():
-        if name != "witness.ed25519.pem":
+        if name not in ("witness.ed25519.pem", "public.json"):
             assert after[name] == data
+    shown = json.loads(cli("--home", str(home), "node", "show", "--json").stdout)
+    from rogatory.node.keys import KeyPurpose, load_signing_key
+
+    new_witness = (
+        load_signing_key(home / "keys", KeyPurpose.WITNESS, None).public_key().public_bytes_raw()
+    )
+    import base64
+
+    assert shown["keys"][1]["public"] == base64.b64encode(new_witness).decode(), (
+        "public.json follows the new key"
+    )
 
 
 def test_init_for_another_node_in_same_home_is_refused(cli, tmp_path: Path) -> None:
     home = tmp_path / "h"
     assert cli("--home", str(home), *INIT).code == 0
     r = cli("--home", str(home), "init", "--node-id", "br.pf", "--country", "BR", "--agency", "PF")
-    assert r.code == 1
+    assert r.code == 2
     assert "already holds node 'nl.police-cybercrime'" in r.stderr
     assert "Traceback" not in r.stderr
 
@@ -82,20 +94,28 @@ def test_passphrase_protected_keys(cli, tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(TypeError):
         serialization.load_pem_private_key(pem, password=None)
     assert (home / "keys" / "age.key.age").exists() and not (home / "keys" / "age.key").exists()
-    assert cli("--home", str(home), "node", "show").code == 0
-
-    monkeypatch.setenv("ROGATORY_PASSPHRASE", "wrong")
-    r = cli("--home", str(home), "node", "show")
-    assert r.code == 1 and "wrong passphrase" in r.stderr
-
     monkeypatch.delenv("ROGATORY_PASSPHRASE")
-    r = cli("--home", str(home), "node", "show")
-    assert r.code == 1 and "passphrase-protected" in r.stderr
+    assert cli("--home", str(home), "node", "show").code == 0, "public keys need no passphrase"
+    (home / "case").mkdir()
+    assert cli("--home", str(home), "case", "open", "--reference", "C", "--title", "t").code == 0
+    f = home / "case" / "e.txt"
+    f.write_text("e")
+    from tests.conftest import ACQ
+
+    r = cli("--home", str(home), "evidence", "add", "C", str(f), *ACQ)
+    assert r.code == 1 and "passphrase-protected" in r.stderr, (
+        "signing the custody event needs the key"
+    )
+
+    monkeypatch.setenv("ROGATORY_PASSPHRASE", "wrong passphrase")
+    r = cli("--home", str(home), "evidence", "add", "C", str(f), *ACQ)
+    assert r.code == 1 and "wrong passphrase" in r.stderr
+    monkeypatch.delenv("ROGATORY_PASSPHRASE")
 
     pw = tmp_path / "pw"
     pw.write_text("correct horse battery staple\n")
     pw.chmod(0o644)
-    r = cli("--home", str(home), "--passphrase-file", str(pw), "node", "show")
+    r = cli("--home", str(home), "--passphrase-file", str(pw), "evidence", "add", "C", str(f), *ACQ)
     assert r.code == 1 and "chmod 600" in r.stderr
     pw.chmod(0o600)
     assert (
@@ -109,10 +129,10 @@ def test_protected_age_identity_opens_with_standard_age_format(tmp_path: Path) -
     import pyrage
 
     ident = NodeIdentity.create("nl.x", "NL", "A", [])
-    h, _, _ = NodeHome.initialise(tmp_path / "h", ident, b"pw")
+    h, _, _ = NodeHome.initialise(tmp_path / "h", ident, b"long enough pw")
     blob = (h.keys_dir / "age.key.age").read_bytes()
     assert blob.startswith(b"age-encryption.org/v1")
-    assert pyrage.passphrase.decrypt(blob, "pw").startswith(b"AGE-SECRET-KEY-1")
+    assert pyrage.passphrase.decrypt(blob, "long enough pw").startswith(b"AGE-SECRET-KEY-1")
 
 
 def test_loose_key_permissions_are_refused(tmp_path: Path) -> None:
@@ -141,3 +161,24 @@ def test_damaged_config_is_reported(tmp_path: Path) -> None:
     (h.path / "config.toml").write_text("[node]\nid = 'nl.x'\n")
     with pytest.raises(NodeError, match="lacks the field"):
         NodeHome.open(h.path)
+
+
+def test_short_passphrase_is_refused(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROGATORY_PASSPHRASE", "short")
+    r = cli("--home", str(tmp_path / "h"), *INIT, "--protect")
+    assert r.code == 1 and "too short" in r.stderr
+
+
+def test_init_reuses_the_existing_identity_and_refuses_conflicts(cli, tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    assert (
+        cli(
+            "init", "--home", str(home), "--node-id", "nl.x", "--country", "NL", "--agency", "A"
+        ).code
+        == 0
+    )
+    (home / "keys" / "message.ed25519.pem").unlink()
+    r = cli("init", "--home", str(home), "--json")
+    assert r.code == 0 and json.loads(r.stdout)["created_keys"] == ["message"]
+    r = cli("init", "--home", str(home), "--agency", "B")
+    assert r.code == 2 and "with --agency 'A'" in r.stderr

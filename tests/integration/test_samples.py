@@ -192,3 +192,48 @@ def test_ewf_header_dates_are_recorded_in_utc_whatever_the_local_zone(
     monkeypatch.delenv("TZ")
     time.tzset()
     assert results == ["2013-12-10T11:28:38+00:00"] * 3
+
+
+def test_a_later_segment_alone_is_refused(sqlite_home: NodeHome, shared: Path) -> None:
+    db = Database(sqlite_home.database_url)
+    with db.session() as s:
+        open_case(s, CASE, "x", [], "CLEAR")
+    [o] = take_in(
+        db,
+        sqlite_home.blob_dir,
+        CASE,
+        [shared / "evidence-samples" / "image-split.E02"],
+        _acq(),
+        IntakeOptions(["sha256"]),
+    )
+    assert (
+        o.status == "failed"
+        and "later segment of an EWF image" in (o.error or "")
+        and ".E01" in (o.error or "")
+    )
+    db.close()
+
+
+def test_verify_rechecks_ewf_media(sqlite_home: NodeHome, shared: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.E01"
+    data = bytearray((shared / "evidence-samples" / "ext2.E01").read_bytes())
+    data[3000] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    db = Database(sqlite_home.database_url)
+    with db.session() as s:
+        open_case(s, CASE, "x", [], "CLEAR")
+    outs = take_in(
+        db,
+        sqlite_home.blob_dir,
+        CASE,
+        [damaged, shared / "evidence-samples" / "image.E01"],
+        _acq(),
+        IntakeOptions(["sha256"]),
+    )
+    assert [o.status for o in outs] == ["recorded", "recorded"]
+    assert "media MD5 = stored in image" in outs[1].checks
+    with db.session() as s:
+        report = verify_items(s, list_items(s, CASE), BlobStore(sqlite_home.blob_dir))
+    assert [(f.item, f.problem) for f in report.findings] == [(outs[0].item, "media")]
+    assert "the image is damaged" in report.findings[0].detail
+    db.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -22,7 +23,15 @@ import typer
 from rich.panel import Panel
 
 from rogatory.cases.service import open_case
-from rogatory.cli.common import ProgressBar, err, human_size, open_custody_log, out, table
+from rogatory.cli.common import (
+    ProgressBar,
+    emit_json,
+    err,
+    human_size,
+    open_custody_log,
+    out,
+    table,
+)
 from rogatory.errors import ConflictError, RogatoryError, UsageError
 from rogatory.evidence.acquisition import Acquisition
 from rogatory.evidence.blobstore import BlobStore
@@ -71,6 +80,9 @@ def demo(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Delete an existing demo folder first.")
     ] = False,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the step results as JSON on stdout at the end.")
+    ] = False,
     evidence: Annotated[
         list[Path] | None,
         typer.Option(
@@ -80,6 +92,15 @@ def demo(
     ] = None,
 ) -> None:
     """Run the main job end to end on this machine and explain each step."""
+    if json_out:
+        out.file = sys.stderr  # the narrative goes to stderr; stdout carries only the JSON
+    try:
+        _run_demo(directory, fresh, json_out, evidence)
+    finally:
+        out.file = None  # type: ignore[assignment]  # back to following sys.stdout
+
+
+def _run_demo(directory: Path, fresh: bool, json_out: bool, evidence: list[Path] | None) -> None:
     directory = directory.resolve()
     if directory.exists() and fresh:
         shutil.rmtree(directory)
@@ -241,6 +262,14 @@ def demo(
         manifest,
     )
 
+    if json_out:
+        emit_json(
+            {
+                "dir": str(directory),
+                "ok": all(p for _, p, _ in steps.results) and len(steps.results) == 6,
+                "steps": [{"step": t, "passed": p, "detail": d} for t, p, d in steps.results],
+            }
+        )
     summary = table("step", "result", "detail")
     for title, passed, detail in steps.results:
         summary.add_row(title, "[green]pass[/]" if passed else "[bold red]FAIL[/]", detail)

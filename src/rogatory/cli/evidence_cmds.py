@@ -44,6 +44,11 @@ evidence_app = typer.Typer(
 _HEX = "0123456789abcdef"
 
 
+def printable(name: str) -> str:
+    """A file name with control characters shown as escapes (a newline as \\n)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
 def _expect(alg: str, value: str | None, length: int) -> dict[str, str]:
     if value is None:
         return {}
@@ -186,9 +191,10 @@ def evidence_add(
     db = open_database(home)
     custody = open_custody_log(home, db)
     with db.session() as s:
-        for run in mark_interrupted_runs(s):
+        for run in mark_interrupted_runs(s, case):
             err.print(
-                f"[yellow]note:[/] an earlier intake into this node was interrupted ({escape(', '.join(run.paths)[:200])}); this run finishes any of those paths it covers."
+                f"[yellow]note:[/] an earlier intake into {escape(case)} was interrupted "
+                f"({escape(', '.join(run.paths)[:200])}); running it again finishes it."
             )
     with ProgressBar("hashing", enabled=not json_out) as bar:
         outcomes = take_in(db, home.blob_dir, case, paths, acquisition, options, bar, custody)
@@ -196,7 +202,7 @@ def evidence_add(
     if json_out:
         emit_json({"case": case, "items": [o.as_dict() for o in outcomes], "ok": not failed})
     else:
-        t = table("item", "status", "kind", "size", "files", "sha256", "source")
+        t = table("item", "status", "kind", "size", "files", "sha256", "checks", "source")
         for o in outcomes:
             style = {"recorded": "green", "already-recorded": "cyan", "failed": "red"}[o.status]
             t.add_row(
@@ -205,8 +211,9 @@ def evidence_add(
                 o.kind,
                 human_size(o.size),
                 str(o.files),
-                (o.digests.get("sha256") or "")[:16],
-                o.source,
+                o.digests.get("sha256") or "",
+                escape("; ".join(o.checks)) if not o.warnings else "[bold red]see warning[/]",
+                escape(o.source),
             )
         out.print(t)
         for o in outcomes:
@@ -229,30 +236,33 @@ def evidence_list(
     db = open_database(open_home())
     with db.session() as s:
         rows = [item_summary(r) for r in list_items(s, case)]
-        interrupted = [r for r in mark_interrupted_runs(s)]
-        pending = [", ".join(r.paths) for r in interrupted]
+        pending = [", ".join(r.paths) for r in mark_interrupted_runs(s, case)]
     if json_out:
         emit_json({"case": case, "items": rows, "interrupted_intakes": pending})
         return
     if not rows:
         out.print(f"No evidence in {case} yet. Add some with: rogatory evidence add {case} PATH …")
     else:
-        t = table("item", "kind", "label", "size", "files", "sha256", "md5", "recorded (UTC)")
+        t = table("item", "kind", "label", "size", "files", "sha256", "EWF media", "recorded (UTC)")
         for r in rows:
+            media = {True: "[green]verified[/]", False: "[bold red]MISMATCH[/]", None: "—"}[
+                r["media_verified"]
+            ]
             t.add_row(
                 r["item"],
                 r["kind"],
-                r["label"],
+                escape(r["label"]),
                 human_size(r["size"]),
                 str(r["files"]),
-                r["sha256"][:16] + "…",
-                (r["md5"] or "")[:12],
+                r["sha256"],
+                media if r["kind"] == "ewf" else "",
                 r["recorded_at"][:19],
             )
         out.print(t)
     for p in pending:
         err.print(
-            f"[yellow]interrupted intake, not recorded:[/] {escape(p)} — run the same 'evidence add' again to finish it"
+            f"[yellow]interrupted intake into {escape(case)}, not recorded:[/] {escape(p)} — "
+            "run the same 'evidence add' again to finish it"
         )
 
 
@@ -310,7 +320,9 @@ def evidence_show(
         for alg, v in e["computed_hashes"].items():
             out.print(f"    media {alg:<7} {v}")
         for k, v in e["header"].items():
-            out.print(f"    {k:<24} {v}")
+            if f"{k}_utc" in e["header"]:
+                continue  # libewf renders the raw date in this machine's zone; show UTC only
+            out.print(f"    {k:<24} {escape(str(v))}")
     if d["last_verified_at"]:
         out.print(
             f"  last verified {d['last_verified_at']}: {'ok' if d['last_verified_ok'] else 'FAILED'}"
@@ -319,11 +331,14 @@ def evidence_show(
         t = table("path", "kind", "size", "mtime (UTC)", "sha256")
         for f in d["file_list"]:
             t.add_row(
-                f["path"] + (f" -> {f['link_target']}" if "link_target" in f else ""),
+                escape(
+                    printable(f["path"])
+                    + (f" -> {printable(f['link_target'])}" if "link_target" in f else "")
+                ),
                 f["kind"],
                 str(f["size"]),
                 f["mtime"][:19],
-                (f.get("sha256") or "")[:16],
+                f.get("sha256") or "",
             )
         out.print(t)
         if d["file_list_truncated"]:
@@ -344,7 +359,10 @@ def evidence_verify(
     with db.session() as s:
         rows = select_items(s, target)
         with ProgressBar("verifying", enabled=not json_out) as bar:
-            bar.planned(sum(r.size for r in rows), sum(r.file_count for r in rows))
+            bar.planned(
+                sum(r.size for r in rows),
+                sum(1 for r in rows for f in r.files if f.kind == "file"),
+            )
             report = verify_items(s, rows, store, bar.advance)
     if json_out:
         emit_json(report.as_dict())
@@ -362,9 +380,15 @@ def evidence_verify(
             f"Verified {report.items} items, {report.files} files, {human_size(report.bytes)}: {verdict}"
         )
     if not report.ok:
+        kinds = {f.problem for f in report.findings}
+        what = (
+            "no longer match their recorded hashes"
+            if kinds <= {"mismatch", "media", "listing"}
+            else "are missing, unreadable or no longer match their recorded hashes"
+        )
         raise IntegrityError(
-            f"{len(report.findings)} stored file(s) no longer match their recorded hashes",
-            "do not use these copies; restore them from the original media or a verified backup",
+            f"{report.problem_files} file(s) of the evidence {what}",
+            "do not rely on them; restore them from the original media or a verified backup",
         )
 
 
@@ -382,12 +406,26 @@ def evidence_manifest(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of stdout.")
     ] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Write a checksum manifest that sha256sum -c (md5sum -c, sha1sum -c) accepts."""
     home = open_home()
     db = open_database(home)
     with db.session() as s:
         text = checksum_manifest(list_items(s, case), BlobStore(home.blob_dir), algorithm, paths)
+    if json_out:
+        entries = [line.split("  ", 1) for line in text.splitlines()]
+        emit_json(
+            {
+                "case": case,
+                "algorithm": algorithm,
+                "paths": paths,
+                "files": [{"digest": d.lstrip("\\"), "path": p} for d, p in entries],
+                "written_to": str(out_file) if out_file else None,
+            }
+        )
+        if out_file is None:
+            return
     if out_file is None:
         sys.stdout.write(text)
         return

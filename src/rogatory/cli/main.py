@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from rogatory import __version__
+from rogatory.cli.backup_cmds import backup, restore
 from rogatory.cli.case_cmds import case_app
 from rogatory.cli.common import err, settings
 from rogatory.cli.demo import demo
@@ -62,6 +63,12 @@ app.command(
     epilog="Example: rogatory init --node-id nl.police-cybercrime --country NL --agency 'Politie, Team High Tech Crime'",
 )(init)
 app.command("demo", epilog="Example: rogatory demo --dir ./rogatory-demo --fresh")(demo)
+app.command("backup", epilog="Example: rogatory backup --out /backups/rogatory-2026-11-30.sqlite3")(
+    backup
+)
+app.command(
+    "restore", epilog="Example: rogatory restore /backups/rogatory-2026-11-30.sqlite3 --yes"
+)(restore)
 app.add_typer(node_app, name="node")
 app.add_typer(case_app, name="case")
 app.add_typer(evidence_app, name="evidence")
@@ -76,26 +83,53 @@ app.command(
 def run() -> None:
     """Console entry point: exit 0 on success; one actionable line on stderr otherwise."""
     try:
-        app()
+        result = app(standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
     except RogatoryError as exc:
         if settings.debug:
             raise
         err.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except KeyboardInterrupt:
         err.print(
             "interrupted: items not finished were not recorded; run the same command again to finish"
         )
-        sys.exit(130)
+        code = 130
     except Exception as exc:
-        if settings.debug:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            code = 0  # the help text was printed
+        elif _is_usage_error(exc):
+            command = getattr(getattr(exc, "ctx", None), "command_path", None) or "rogatory"
+            message = exc.format_message()  # type: ignore[attr-defined]
+            err.print(
+                f"error: {message} — see '{command} --help'",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            code = int(getattr(exc, "exit_code", 2))
+        elif type(exc).__name__ == "Abort":
+            err.print("aborted")
+            code = 130
+        elif settings.debug:
             raise
-        err.print(
-            f"internal error: {type(exc).__name__}: {exc} — run again with --debug and report the traceback",
-            markup=False,
-            soft_wrap=True,
-        )
-        sys.exit(70)
+        else:
+            err.print(
+                f"internal error: {type(exc).__name__}: {exc} — run again with --debug and report the traceback",
+                markup=False,
+                soft_wrap=True,
+            )
+            code = 70
+    sys.exit(code)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """Click's (Typer's) own errors: bad options, missing arguments, unknown commands."""
+    return hasattr(exc, "format_message") and any(
+        c.__name__ == "ClickException" for c in type(exc).__mro__
+    )
 
 
 if __name__ == "__main__":

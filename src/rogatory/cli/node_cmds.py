@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,17 +14,15 @@ from rogatory.cli.common import (
     err,
     open_home,
     out,
-    passphrase_for,
     settings,
-    table,
 )
 from rogatory.custody.log import origin_for
-from rogatory.custody.note import CosignatureSigner, vkey_for
+from rogatory.custody.note import ALG_COSIGNATURE_V1, ALG_ED25519, format_vkey
 from rogatory.custody.witnessing import witness_name
 from rogatory.errors import UsageError
-from rogatory.node.home import NodeHome, read_passphrase
+from rogatory.node.home import CONFIG_NAME, NodeHome, read_passphrase
 from rogatory.node.identity import ROLES, NodeIdentity
-from rogatory.node.keys import KeyPurpose, load_signing_key, public_keys
+from rogatory.node.keys import KeyPurpose, public_key_bytes, public_keys
 from rogatory.store.database import Database
 
 node_app = typer.Typer(help="Show this node's identity and keys.", no_args_is_help=True)
@@ -63,6 +62,12 @@ def init(
             help="SQLAlchemy URL instead of the embedded SQLite, e.g. postgresql://127.0.0.1/rogatory.",
         ),
     ] = "",
+    home_opt: Annotated[
+        Path | None,
+        typer.Option(
+            "--home", help="Node home (default: global --home, $ROGATORY_HOME, ~/.rogatory)."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create this node's home: config, identity and one key per purpose.
@@ -70,6 +75,25 @@ def init(
     Asks for anything not given when run on a terminal. Running it again
     completes a partial home and never overwrites existing keys.
     """
+    if home_opt is not None:
+        settings.home = home_opt
+    existing = settings.home_path() / CONFIG_NAME
+    if existing.exists():
+        current = NodeHome.open(settings.home_path()).config
+        ident = current.identity
+        for option, given, have in (
+            ("--node-id", node_id, ident.node_id),
+            ("--country", country and country.upper(), ident.country),
+            ("--agency", agency, ident.agency),
+        ):
+            if given is not None and given != have:
+                raise UsageError(
+                    f"this home already holds node {ident.node_id!r} with {option} {have!r}",
+                    f"edit {existing} to change it, or choose another --home",
+                )
+        node_id, country, agency = ident.node_id, ident.country, ident.agency
+        role = role or ident.roles
+        protect = protect or current.protected
     node_id = _ask(node_id, "--node-id", "Node id (e.g. nl.police-cybercrime)")
     country = _ask(country, "--country", "Country (ISO 3166-1 alpha-2, e.g. NL)")
     agency = _ask(agency, "--agency", "Agency name")
@@ -123,8 +147,7 @@ def init(
 def node_show(json_out: JsonOpt = False) -> None:
     """Print the node's identity and the public half of every key."""
     home = open_home()
-    pw = passphrase_for(home)
-    keys = public_keys(home.keys_dir, pw)
+    keys = public_keys(home.keys_dir)
     ident = home.config.identity
     data: dict[str, Any] = {
         "node_id": ident.node_id,
@@ -137,15 +160,19 @@ def node_show(json_out: JsonOpt = False) -> None:
         "intake_algorithms": home.config.algorithms,
         "custody_log": {
             "origin": origin_for(ident.node_id),
-            "vkey": vkey_for(
-                load_signing_key(home.keys_dir, KeyPurpose.LOG, pw), origin_for(ident.node_id)
+            "vkey": format_vkey(
+                origin_for(ident.node_id),
+                ALG_ED25519,
+                public_key_bytes(home.keys_dir, KeyPurpose.LOG),
             ),
         },
         "witness": {
             "name": witness_name(ident.node_id),
-            "vkey": CosignatureSigner(
-                witness_name(ident.node_id), load_signing_key(home.keys_dir, KeyPurpose.WITNESS, pw)
-            ).vkey,
+            "vkey": format_vkey(
+                witness_name(ident.node_id),
+                ALG_COSIGNATURE_V1,
+                public_key_bytes(home.keys_dir, KeyPurpose.WITNESS),
+            ),
         },
         "keys": [
             {
@@ -166,11 +193,11 @@ def node_show(json_out: JsonOpt = False) -> None:
     out.print(
         f"home {home.path}; created {data['created_at']}; keys {'passphrase-protected' if home.config.protected else 'not protected'}"
     )
-    t = table("purpose", "algorithm", "public key", "SHA-256 fingerprint")
     for k in keys:
-        t.add_row(str(k.purpose), k.algorithm, k.public, k.fingerprint[:16] + "…")
-    out.print(t)
-    out.print(f"custody log origin  {data['custody_log']['origin']}")
-    out.print(f"custody log vkey    {data['custody_log']['vkey']}")
-    out.print(f"witness name        {data['witness']['name']}")
-    out.print(f"witness vkey        {data['witness']['vkey']}")
+        out.print(f"[bold]{k.purpose}[/] key ({k.algorithm})")
+        out.print(f"  public       {k.public}", soft_wrap=True)
+        out.print(f"  fingerprint  {k.fingerprint}", soft_wrap=True)
+    out.print(f"custody log origin  {data['custody_log']['origin']}", soft_wrap=True)
+    out.print(f"custody log vkey    {data['custody_log']['vkey']}", soft_wrap=True)
+    out.print(f"witness name        {data['witness']['name']}", soft_wrap=True)
+    out.print(f"witness vkey        {data['witness']['vkey']}", soft_wrap=True)

@@ -62,6 +62,8 @@ __all__ = [
     "SignedNoteError",
     "Signer",
     "add_signatures",
+    "b64decode",
+    "b64encode",
     "cosignature_v1_message",
     "format_skey",
     "format_vkey",
@@ -285,16 +287,17 @@ def _load_ec_key(der: bytes) -> ec.EllipticCurvePublicKey | None:
     return key
 
 
-def _load_mldsa44(public: bytes) -> object | None:
-    """An ML-DSA-44 public key object, or None if unavailable or invalid."""
+def _mldsa44_key_loads(public: bytes) -> bool:
+    """False only if ML-DSA-44 is available and ``public`` is not a valid key."""
     try:
         from cryptography.hazmat.primitives.asymmetric import mldsa
-    except ImportError:  # cryptography without ML-DSA: such keys never verify
-        return None
+    except ImportError:  # cryptography without ML-DSA: such keys parse but never verify
+        return True
     try:
-        return mldsa.MLDSA44PublicKey.from_public_bytes(public)
+        mldsa.MLDSA44PublicKey.from_public_bytes(public)
     except (ValueError, TypeError):
-        return None
+        return False
+    return True
 
 
 def _mldsa44_verify(public: bytes, signature: bytes, message: bytes) -> bool:
@@ -443,9 +446,10 @@ def _check_public_key(name: str, alg: int, public: bytes, where: str) -> None:
                 "check the vkey was copied completely",
             )
     elif alg == ALG_MLDSA44_COSIGNATURE:
-        if len(public) != _MLDSA44_PUBLIC_KEY_SIZE:
+        if len(public) != _MLDSA44_PUBLIC_KEY_SIZE or not _mldsa44_key_loads(public):
             raise _malformed(
-                f"{where}: ML-DSA-44 key {name!r} is {len(public)} bytes, expected 1312",
+                f"{where}: ML-DSA-44 key {name!r} is not a valid 1312-byte public key "
+                f"({len(public)} bytes)",
                 "check the vkey was copied completely",
             )
     else:
@@ -819,8 +823,9 @@ def open_note(note: bytes, verifiers: Sequence[NoteVerifier]) -> OpenedNote:
     Behaviour (signed-note §Signatures, as golang.org/x/mod/sumdb/note ``Open``):
     a line whose (name, key ID) matches no verifier is ignored (listed in
     ``unverified``, identical lines once); a line matching a verifier must verify,
-    else the whole note is rejected; repeated lines from one key are listed once;
-    at least one known signature must verify.
+    else the whole note is rejected; at least one known signature must verify.
+    Several lines from one known key are each verified (Go skips the repeats) and
+    listed once in ``verified``, the first one.
 
     Args:
         note: the note bytes (UTF-8 text).
@@ -910,18 +915,16 @@ def sign_note(
             raise _malformed(f"signer {signer.name!r} has an invalid name or key ID")
         new.append(Signature(signer.name, signer.key_id, signer.sign(msg)))
     replaced = {(s.name, s.key_id) for s in new}
-    kept: list[Signature] = []
-    for sig in existing:
-        if not is_valid_key_name(sig.name) or len(sig.key_id) != 4:
-            raise _malformed(f"existing signature {sig.name!r} has an invalid name or key ID")
-        if (sig.name, sig.key_id) not in replaced:
-            kept.append(sig)
+    kept = [sig for sig in existing if (sig.name, sig.key_id) not in replaced]
     return _assemble(text, kept + new)
 
 
 def _assemble(text: str, signatures: Sequence[Signature]) -> bytes:
     if not signatures:
         raise _malformed("a signed note needs at least one signature")
+    for sig in signatures:
+        if not is_valid_key_name(sig.name) or len(sig.key_id) != 4:
+            raise _malformed(f"signature {sig.name!r} has an invalid key name or key ID")
     if len(signatures) > MAX_SIGNATURES:
         raise _malformed(
             f"note would have {len(signatures)} signatures; at most {MAX_SIGNATURES} allowed"
@@ -951,11 +954,11 @@ def add_signatures(note: bytes, extra_lines: Iterable[str | bytes | Signature]) 
         if isinstance(item, Signature):
             new.append(item)
             continue
-        line = item.decode("utf-8", errors="replace") if isinstance(item, bytes) else item
-        line = line.removesuffix("\n")
-        if "\n" in line:
+        raw = item.encode("utf-8") if isinstance(item, str) else item
+        raw = raw.removesuffix(b"\n")
+        if b"\n" in raw:
             raise _malformed("a signature line to add contains a newline inside it")
-        _, sigs = split_note(b"x\n\n" + line.encode("utf-8") + b"\n")
+        _, sigs = split_note(b"x\n\n" + raw + b"\n")
         new.extend(sigs)
     replaced = {(s.name, s.key_id) for s in new}
     result = [s for s in existing if (s.name, s.key_id) not in replaced]

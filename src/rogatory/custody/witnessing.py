@@ -218,9 +218,16 @@ def _ask(
 
 
 def collect_cosignatures(
-    log: CustodyLog, cp: SignedCheckpoint, client: httpx.Client | None = None
+    log: CustodyLog,
+    cp: SignedCheckpoint,
+    client: httpx.Client | None = None,
+    *,
+    only_missing: bool = False,
 ) -> list[WitnessResult]:
     """Ask every configured witness to cosign ``cp``; keep the verified cosignatures.
+
+    With ``only_missing`` (the checkpoint clock), witnesses that already cosigned
+    ``cp`` are not asked again, so an idle log does not flood them.
 
     A witness that already cosigned a larger tree of this log than the database
     holds reveals a restore from an old backup: the log is frozen (appends refused).
@@ -240,7 +247,7 @@ def collect_cosignatures(
             )
         for w in witnesses:
             old = int(done.get(w.name) or 0)
-            if old == cp.checkpoint.size and old > 0:
+            if only_missing and old == cp.checkpoint.size and old > 0:
                 results.append(WitnessResult(w.name, True, f"already cosigned size {old}"))
                 continue
             try:

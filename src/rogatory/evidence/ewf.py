@@ -36,6 +36,14 @@ def is_ewf_path(path: Path) -> bool:
         return False
 
 
+def has_ewf_signature(path: Path) -> bool:
+    """Whether ``path`` starts with an EWF segment signature (any segment)."""
+    try:
+        return bool(pyewf.check_file_signature(str(path)))
+    except OSError:
+        return False
+
+
 def segments(first: Path) -> list[Path]:
     """The segment files of the image whose first segment is ``first``, in order.
 

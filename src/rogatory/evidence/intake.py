@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+import re
 import socket
 import stat
 from collections.abc import Callable, Sequence
@@ -49,7 +50,7 @@ from rogatory.evidence.acquisition import Acquisition
 from rogatory.evidence.blobstore import BlobStore, BlobWriter
 from rogatory.evidence.hashing import THREADED_MIN_SIZE, digest_bytes, digest_stream
 from rogatory.store.database import Database
-from rogatory.store.schema import EvidenceFileRow, EvidenceItemRow, IntakeRunRow
+from rogatory.store.schema import CaseRow, EvidenceFileRow, EvidenceItemRow, IntakeRunRow
 
 SMALL_FILE_MAX = 1 << 20
 """Files up to this size (bytes) are read in one call and may be hashed in worker processes."""
@@ -135,7 +136,6 @@ class _Plan:
     source: Path
     entries: list[_Entry]
     error: RogatoryError | None = None
-    existing_id: int | None = None
     ewf_info: ewf.EwfInfo | None = None
 
 
@@ -153,6 +153,7 @@ class ItemOutcome:
         digests: item digests (hex).
         error: the one-line reason when failed.
         warnings: things the examiner must see (e.g. an EWF media hash mismatch).
+        checks: checks that passed, in words (e.g. "media MD5 = stored", "expected md5 matched").
     """
 
     source: str
@@ -164,6 +165,7 @@ class ItemOutcome:
     digests: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -247,25 +249,42 @@ def _walk(root: Path, allow_special: bool) -> list[_Entry]:
     return entries
 
 
+_LATER_SEGMENT = re.compile(r"\.[EeSsLl](?!01$)[0-9A-Za-z]{2}$")
+
+
 def _plan(path: Path, options: IntakeOptions) -> _Plan:
     source = Path(os.path.abspath(path))
+    # A symlink named on the command line is followed (e.g. /dev/disk/by-id/…);
+    # the item keeps the path as given and reads the target.
+    real = Path(os.path.realpath(source))
     try:
-        st = os.stat(source)
+        st = os.stat(real)
     except OSError as exc:
         err = _os_error(exc, source, "before intake")
         if isinstance(exc, FileNotFoundError):
-            err = IntakeError(f"no such file or directory: {source}", "check the path")
+            if source.is_symlink():
+                err = IntakeError(
+                    f"{source} is a symbolic link to {os.readlink(source)}, which does not exist",
+                    "name the evidence itself, or mount the medium the link points to",
+                )
+            else:
+                err = IntakeError(f"no such file or directory: {source}", "check the path")
         return _Plan("file", source, [], error=err)
     kind = _kind(st.st_mode)
     try:
         if kind == "directory":
-            return _Plan("directory", source, _walk(source, options.allow_special))
+            return _Plan("directory", source, _walk(real, options.allow_special))
         if kind == "file":
             entry = _Entry(
-                source.name, source, "file", st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns
+                source.name, real, "file", st.st_size, stat.S_IMODE(st.st_mode), st.st_mtime_ns
             )
-            if ewf.is_ewf_path(source):
-                segs = ewf.segments(source)
+            if _LATER_SEGMENT.search(real.name) and ewf.has_ewf_signature(real):
+                raise IntakeError(
+                    f"{source.name} is a later segment of an EWF image, not its first segment",
+                    "name the first segment (.E01); Rogatory finds the others beside it",
+                )
+            if ewf.is_ewf_path(real):
+                segs = ewf.segments(real)
                 entries = [entry]
                 for seg in segs[1:]:
                     sst = os.stat(seg)
@@ -290,7 +309,7 @@ def _plan(path: Path, options: IntakeOptions) -> _Plan:
             return _Plan(
                 "fifo" if kind == "fifo" else "device",
                 source,
-                [_Entry(source.name, source, kind, 0, stat.S_IMODE(st.st_mode), st.st_mtime_ns)],
+                [_Entry(source.name, real, kind, 0, stat.S_IMODE(st.st_mode), st.st_mtime_ns)],
             )
         raise IntakeError(
             f"{source} is a {kind}", "only files, directories and devices can be taken in"
@@ -436,7 +455,7 @@ def _hash_all(
     small: list[tuple[_Plan, _Entry]] = []
     large: list[tuple[_Plan, _Entry]] = []
     for plan in plans:
-        if plan.error or plan.existing_id:
+        if plan.error:
             continue
         for e in plan.entries:
             if plan.kind in ("device", "fifo"):
@@ -545,27 +564,6 @@ def _check_expected(plan: _Plan, digests: dict[str, str], expect: dict[str, str]
                 f"but the acquisition report states {want.lower()}",
                 "the file is not the one acquired, or the report is wrong; nothing was recorded",
             )
-
-
-def _find_recorded_file(session: Session, case_id: int, plan: _Plan, in_place: bool) -> int | None:
-    """An item of the case already recorded from this unchanged single file, if any."""
-    if plan.kind != "file" or len(plan.entries) != 1:
-        return None
-    e = plan.entries[0]
-    rows = session.execute(
-        select(EvidenceItemRow.id, EvidenceFileRow.size, EvidenceFileRow.mtime_ns)
-        .join(EvidenceFileRow, EvidenceFileRow.item_id == EvidenceItemRow.id)
-        .where(
-            EvidenceItemRow.case_id == case_id,
-            EvidenceItemRow.source_path == str(plan.source),
-            EvidenceItemRow.kind == "file",
-            EvidenceItemRow.in_place == in_place,
-        )
-    ).all()
-    for item_id, size, mtime in rows:
-        if size == e.size and mtime == e.mtime_ns:
-            return int(item_id)
-    return None
 
 
 def acquisition_event(
@@ -700,8 +698,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def mark_interrupted_runs(session: Session) -> list[IntakeRunRow]:
-    """Mark runs of this host whose process is gone as ``interrupted``; return every such run."""
+def mark_interrupted_runs(
+    session: Session, case_reference: str | None = None
+) -> list[IntakeRunRow]:
+    """Mark runs of this host whose process is gone as ``interrupted``; return the
+    interrupted runs (of ``case_reference`` only, when given)."""
     host = socket.gethostname()
     rows = list(session.scalars(select(IntakeRunRow).where(IntakeRunRow.status == "running")))
     for r in rows:
@@ -709,7 +710,12 @@ def mark_interrupted_runs(session: Session) -> list[IntakeRunRow]:
             r.status = "interrupted"
             r.finished_at = dt.datetime.now(dt.UTC)
             r.error = "the process ended before the intake finished"
-    return list(session.scalars(select(IntakeRunRow).where(IntakeRunRow.status == "interrupted")))
+    q = select(IntakeRunRow).where(IntakeRunRow.status == "interrupted")
+    if case_reference is not None:
+        q = q.join(CaseRow, CaseRow.id == IntakeRunRow.case_id).where(
+            CaseRow.reference == case_reference
+        )
+    return list(session.scalars(q))
 
 
 def take_in(
@@ -782,14 +788,11 @@ def take_in(
         s.add(run)
         s.flush()
         run_id = run.id
-        for pl in plans:
-            if not pl.error:
-                pl.existing_id = _find_recorded_file(s, case_id, pl, options.in_place)
 
     total_bytes = 0
     total_files = 0
     for pl in plans:
-        if pl.error or pl.existing_id:
+        if pl.error:
             continue
         content = [e for e in pl.entries if e.kind == "file" or pl.kind in ("device", "fifo")]
         total_bytes += sum(e.size for e in content)
@@ -817,12 +820,6 @@ def take_in(
         now = dt.datetime.now(dt.UTC)
         for pl in plans:
             out = ItemOutcome(str(pl.source), "failed", kind=pl.kind)
-            if pl.existing_id:
-                out.status, out.item = "already-recorded", item_label(pl.existing_id)
-                out.size = pl.entries[0].size
-                out.files = 1
-                outcomes.append(out)
-                continue
             if pl.error is None:
                 try:
                     digests = _item_digests(pl)
@@ -840,17 +837,43 @@ def take_in(
                             custody,
                             case_reference,
                         )
+                        earlier = s.scalars(
+                            select(EvidenceItemRow.id).where(
+                                EvidenceItemRow.case_id == case_id,
+                                EvidenceItemRow.source_path == str(pl.source),
+                                EvidenceItemRow.sha256 != digests["sha256"],
+                            )
+                        ).all()
                     out.status = "recorded" if created else "already-recorded"
+                    if earlier:
+                        out.warnings.append(
+                            f"{pl.source} was taken in before as "
+                            + ", ".join(item_label(i) for i in earlier)
+                            + " with different content: the source changed since"
+                        )
                     out.item = item_label(item_id)
                     out.digests = digests
                     out.size = sum(e.size for e in pl.entries if e.kind != "directory")
                     out.files = len(pl.entries)
                     recorded.append(item_id)
+                    if options.expect:
+                        out.checks.extend(f"{alg} = acquisition report" for alg in options.expect)
+                    if pl.ewf_info is not None and pl.ewf_info.media_verified:
+                        out.checks.extend(
+                            f"media {alg.upper()} = stored in image"
+                            for alg in pl.ewf_info.stored_hashes
+                        )
                     if pl.ewf_info is not None and pl.ewf_info.media_verified is False:
+                        info = pl.ewf_info
+                        diffs = "; ".join(
+                            f"stored {alg.upper()} {v}, re-read {info.computed_hashes.get(alg)}"
+                            for alg, v in info.stored_hashes.items()
+                            if info.computed_hashes.get(alg) != v
+                        )
                         out.warnings.append(
-                            "the media hash stored in the EWF image does NOT match a re-read "
-                            f"of the media ({pl.ewf_info.stored_hashes} vs "
-                            f"{pl.ewf_info.computed_hashes}); the image may be damaged"
+                            "the EWF image is damaged: the media hash stored at acquisition does NOT "
+                            f"match a fresh read of the media ({diffs}); check it with ewfverify and "
+                            "obtain an intact copy"
                         )
                 except RogatoryError as exc:
                     pl.error = exc

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from rogatory.cases.service import get_case_row
 from rogatory.errors import NotFoundError, RogatoryError, UsageError
+from rogatory.evidence import ewf
 from rogatory.evidence.blobstore import BlobStore
 from rogatory.evidence.hashing import digest_stream
 from rogatory.evidence.intake import item_label, listing_digest, parse_item_id
@@ -165,12 +166,18 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.findings
 
+    @property
+    def problem_files(self) -> int:
+        """Distinct (item, file) pairs with at least one finding."""
+        return len({(f.item, f.path) for f in self.findings})
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "items": self.items,
             "files": self.files,
             "bytes": self.bytes,
+            "problem_files": self.problem_files,
             "findings": [f.__dict__ for f in self.findings],
         }
 
@@ -204,7 +211,10 @@ def verify_items(
                 with open(path, "rb", buffering=0) as fh:
                     got, n = digest_stream(fh, expected.keys(), progress=progress, size_hint=f.size)
             except FileNotFoundError:
-                report.findings.append(Finding(label, f.relpath, "missing", f"{path} is missing"))
+                where = "the original (taken in --in-place)" if row.in_place else "the stored copy"
+                report.findings.append(
+                    Finding(label, f.relpath, "missing", f"{where} {path} is missing")
+                )
                 continue
             except (OSError, RogatoryError) as exc:
                 report.findings.append(Finding(label, f.relpath, "unreadable", f"{path}: {exc}"))
@@ -220,6 +230,8 @@ def verify_items(
                             f"{alg} is now {got[alg]}, recorded {want} ({path})",
                         )
                     )
+        if row.kind == "ewf" and row.ewf and len(report.findings) == before:
+            _verify_ewf_media(row, store, label, report, progress)
         if row.kind in ("directory", "ewf") and row.file_count > 1:
             again = listing_digest(row.files)
             if again != row.sha256:
@@ -231,6 +243,37 @@ def verify_items(
         row.last_verified_at = now
         row.last_verified_ok = len(report.findings) == before
     return report
+
+
+def _verify_ewf_media(
+    row: EvidenceItemRow,
+    store: BlobStore,
+    label: str,
+    report: VerifyReport,
+    progress: Callable[[int], object] | None,
+) -> None:
+    """Re-read an EWF item's media through libewf and compare with the hashes stored in it."""
+    assert row.ewf is not None
+    segments = [content_path(row, f, store) for f in row.files if f.kind == "file"]
+    info = ewf.EwfInfo(
+        list(row.ewf["segments"]), int(row.ewf["media_size"]), dict(row.ewf["stored_hashes"]), {}
+    )
+    try:
+        ewf.verify_media(segments, info, progress)
+    except RogatoryError as exc:
+        report.findings.append(Finding(label, "(media)", "unreadable", exc.message))
+        return
+    for alg, want in info.stored_hashes.items():
+        got = info.computed_hashes.get(alg)
+        if got is not None and got != want:
+            report.findings.append(
+                Finding(
+                    label,
+                    "(media)",
+                    "media",
+                    f"media {alg} is {got}, the image stores {want}: the image is damaged",
+                )
+            )
 
 
 def _escape(path: str) -> tuple[str, str]:

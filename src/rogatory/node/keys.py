@@ -16,6 +16,8 @@ Files (in ``<home>/keys``, mode 0600):
                             passphrase, so the standard ``age -d`` can open it)
 ``tls.key.pem``             TLS private key (ECDSA P-256), PKCS#8 PEM
 ``tls.cert.pem``            self-signed X.509 certificate for the TLS key
+``public.json``             the public half of every key (no secret; read by
+                            ``node show`` without unlocking anything)
 ==========================  ==================================================
 
 When a passphrase is set, PEM keys are encrypted with the ``cryptography``
@@ -26,8 +28,10 @@ scrypt passphrase recipient.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from enum import StrEnum
@@ -61,6 +65,8 @@ _PEM_FILES = {
     KeyPurpose.MESSAGE: "message.ed25519.pem",
     KeyPurpose.TLS: "tls.key.pem",
 }
+PUBLIC_FILE = "public.json"
+MIN_PASSPHRASE = 8
 AGE_PLAIN = "age.key"
 AGE_PROTECTED = "age.key.age"
 TLS_CERT = "tls.cert.pem"
@@ -128,6 +134,11 @@ def generate_keys(keys_dir: Path, node_id: str, passphrase: bytes | None) -> lis
     Returns:
         The purposes whose keys were created now.
     """
+    if passphrase is not None and len(passphrase) < MIN_PASSPHRASE:
+        raise KeyMaterialError(
+            f"the passphrase is too short ({len(passphrase)} characters)",
+            f"use at least {MIN_PASSPHRASE} characters; a phrase of several words is best",
+        )
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(keys_dir, 0o700)
     created: list[KeyPurpose] = []
@@ -165,6 +176,12 @@ def generate_keys(keys_dir: Path, node_id: str, passphrase: bytes | None) -> lis
         cert_path = keys_dir / TLS_CERT
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         created.append(KeyPurpose.TLS)
+    if created or not (keys_dir / PUBLIC_FILE).exists():
+        infos = _public_keys_from_private(keys_dir, passphrase)
+        data = [dataclasses.asdict(i) | {"purpose": str(i.purpose)} for i in infos]
+        tmp = keys_dir / (PUBLIC_FILE + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(keys_dir / PUBLIC_FILE)
     return created
 
 
@@ -257,12 +274,37 @@ def _read_secret(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def public_keys(keys_dir: Path, passphrase: bytes | None) -> list[PublicKeyInfo]:
+def public_keys(keys_dir: Path, passphrase: bytes | None = None) -> list[PublicKeyInfo]:
     """Public halves of all the node's keys, in purpose order.
 
-    Needs the passphrase for protected keys (public parts are derived from the
-    private files). The TLS entry is read from the certificate and needs none.
+    Read from ``public.json`` (no passphrase needed); for a home made before that
+    file existed, derived from the private keys (protected keys need ``passphrase``).
     """
+    path = keys_dir / PUBLIC_FILE
+    if path.exists():
+        try:
+            return [
+                PublicKeyInfo(
+                    KeyPurpose(d["purpose"]), d["algorithm"], d["public"], d["fingerprint"]
+                )
+                for d in json.loads(path.read_text())
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise KeyMaterialError(
+                f"{path} is damaged", "delete it and run 'rogatory init' again"
+            ) from exc
+    return _public_keys_from_private(keys_dir, passphrase)
+
+
+def public_key_bytes(keys_dir: Path, purpose: KeyPurpose) -> bytes:
+    """Raw 32-byte public key of an Ed25519 purpose (log, witness, message)."""
+    for info in public_keys(keys_dir):
+        if info.purpose is purpose:
+            return base64.b64decode(info.public)
+    raise KeyMaterialError(f"no {purpose} key in {keys_dir}", "run 'rogatory init' to create it")
+
+
+def _public_keys_from_private(keys_dir: Path, passphrase: bytes | None) -> list[PublicKeyInfo]:
     out: list[PublicKeyInfo] = []
     for purpose in SIGNING_PURPOSES:
         raw = load_signing_key(keys_dir, purpose, passphrase).public_key().public_bytes_raw()

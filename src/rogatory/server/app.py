@@ -91,6 +91,6 @@ async def _checkpoint_clock(log: CustodyLog, interval: float) -> None:
         try:
             cp, created = await asyncio.to_thread(log.publish_checkpoint)
             if created or cp.checkpoint.size > 0:
-                await asyncio.to_thread(collect_cosignatures, log, cp)
+                await asyncio.to_thread(collect_cosignatures, log, cp, only_missing=True)
         except RogatoryError:
             continue
