@@ -75,6 +75,10 @@ def test_json_everywhere(cli, node: Path, tmp_path: Path) -> None:
     shown = json.loads(cli(*h, "evidence", "show", "EV-000001", "--json").stdout)
     assert shown["acquisition"]["tool"] == "pytest 8"
     assert json.loads(cli(*h, "evidence", "verify", "C-1", "--json").stdout)["ok"] is True
+    history = json.loads(cli(*h, "evidence", "history", "EV-000001", "--json").stdout)["events"]
+    assert [e["event"]["type"] for e in history] == ["acquisition", "verification"]
+    assert history[1]["event"]["previous"] == history[0]["index"]
+    assert history[1]["event"]["details"]["result"] == "ok"
     assert json.loads(cli(*h, "node", "show", "--json").stdout)["node_id"] == "nl.test"
 
 

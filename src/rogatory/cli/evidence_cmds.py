@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -22,6 +24,7 @@ from rogatory.cli.common import (
     out,
     table,
 )
+from rogatory.custody.events import Actor, CustodyEvent, EventType, SubjectKind
 from rogatory.errors import IntakeError, IntegrityError, UsageError
 from rogatory.evidence.acquisition import METHODS, Acquisition
 from rogatory.evidence.blobstore import BlobStore
@@ -355,6 +358,7 @@ def evidence_verify(
     """Re-read stored evidence and report every byte that no longer matches (exit 1 if any)."""
     home = open_home()
     db = open_database(home)
+    log = open_custody_log(home, db)
     store = BlobStore(home.blob_dir)
     with db.session() as s:
         rows = select_items(s, target)
@@ -364,6 +368,32 @@ def evidence_verify(
                 sum(1 for r in rows for f in r.files if f.kind == "file"),
             )
             report = verify_items(s, rows, store, bar.advance)
+        # Every re-read of evidence is a custody event (RFC 3227 §4.1: who handled it, when, why).
+        actor = Actor(getpass.getuser(), "operator")
+        now = dt.datetime.now(dt.UTC)
+        log.append_in(
+            s,
+            [
+                CustodyEvent(
+                    event_type=EventType.VERIFICATION,
+                    subject_kind=SubjectKind.EVIDENCE,
+                    subject_id=r.sha256,
+                    node=home.config.identity.node_id,
+                    actor=actor,
+                    time=now,
+                    case=r.case.reference,
+                    purpose="integrity verification",
+                    details={
+                        "item": item_summary(r)["item"],
+                        "result": "ok" if r.last_verified_ok else "failed",
+                        "problems": sum(
+                            1 for f in report.findings if f.item == item_summary(r)["item"]
+                        ),
+                    },
+                )
+                for r in rows
+            ],
+        )
     if json_out:
         emit_json(report.as_dict())
     else:

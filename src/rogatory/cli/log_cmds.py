@@ -17,13 +17,16 @@ from rogatory.cli.common import (
     open_database,
     open_home,
     out,
+    passphrase_for,
 )
 from rogatory.custody.audit import verify_log
 from rogatory.custody.disclosure import POLICY_FILE, check_event, node_policy, write_proofs
+from rogatory.custody.events import Actor
 from rogatory.custody.history import cosigned_checkpoints, required_cosignatures
 from rogatory.custody.log import read_head_file
 from rogatory.errors import CustodyError, UsageError
 from rogatory.evidence.records import get_item
+from rogatory.node.keys import KeyPurpose, rotate_signing_key
 
 log_app = typer.Typer(
     help="The custody log: status, checkpoints, verification, proofs, policy.", no_args_is_help=True
@@ -249,4 +252,47 @@ def log_check(
         )
     out.print(
         f"  provably logged by: {checked.logged_by or 'no witness quorum required by this policy'}"
+    )
+
+
+@log_app.command(
+    "erase",
+    epilog="Example: rogatory log erase 17 --reason 'retention period ended (Directive 2016/680 Art. 5)' --by 'J. Jansen, DPO'",
+)
+def log_erase(
+    index: Annotated[int, typer.Argument(help="The custody event's index.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="The retention rule that requires the erasure.")
+    ],
+    by: Annotated[str, typer.Option("--by", help="Who orders the erasure (name, role).")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Erase an event's content under a retention rule; its commitment stays and the log stays verifiable."""
+    home = open_home()
+    log = open_custody_log(home, open_database(home))
+    logged = log.erase(index, Actor(by, "erasure"), reason)
+    if json_out:
+        emit_json({"erased": index, "erasure_event": logged.index})
+        return
+    out.print(f"custody event #{index} erased (commitment kept); recorded as event #{logged.index}")
+
+
+@log_app.command("rotate-key", epilog="Example: rogatory log rotate-key")
+def log_rotate_key(json_out: JsonOpt = False) -> None:
+    """Replace the custody-log signing key. Old checkpoints and events keep verifying under the
+    key of their time (the policy lists the key history); tell your witnesses the new vkey."""
+    home = open_home()
+    db = open_database(home)
+    log = open_custody_log(home, db)
+    log.publish_checkpoint()  # the last checkpoint under the old key
+    retired = rotate_signing_key(home.keys_dir, KeyPurpose.LOG, passphrase_for(home))
+    new_log = open_custody_log(home, db)
+    data = {"retired_key_file": str(retired), "new_vkey": new_log.vkey, "origin": new_log.origin}
+    if json_out:
+        emit_json(data)
+        return
+    out.print(f"new custody-log key: {data['new_vkey']}", soft_wrap=True)
+    out.print(f"old key kept as {retired}; each witness must now run:")
+    out.print(
+        f"  rogatory witness trust {new_log.origin} --vkey '{data['new_vkey']}'", soft_wrap=True
     )

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from rogatory.custody import merkle
 from rogatory.custody.checkpoint import Checkpoint
-from rogatory.custody.events import CustodyEvent, commitment
+from rogatory.custody.events import Actor, CustodyEvent, EventType, SubjectKind, commitment
 from rogatory.custody.note import NoteSigner, sign_note, vkey_for
 from rogatory.errors import CustodyError, NotFoundError
 from rogatory.store.database import Database
@@ -251,6 +251,52 @@ class CustodyLog:
         )
         state.size = start + len(logged)
         return logged
+
+    def erase(self, index: int, actor: Actor, reason: str) -> LoggedEvent:
+        """Erase an event's content under a retention rule, keeping its commitment.
+
+        The statement and salt are deleted; the leaf (the commitment) stays, so
+        every checkpoint and proof remains valid (EU Directive 2016/680 Art. 5,
+        time limits for storage). The erasure is itself a custody event.
+
+        Raises:
+            NotFoundError: no such event.
+            CustodyError: already erased, or appends are refused.
+        """
+        if not reason.strip():
+            raise CustodyError(
+                "an erasure needs a reason",
+                "name the retention rule, e.g. 'Directive 2016/680 Art. 5'",
+            )
+        with self.db.session() as s:
+            row = s.get(LogEntryRow, index)
+            if row is None:
+                raise NotFoundError(
+                    f"no custody event #{index} in this log", "see rogatory log status"
+                )
+            if row.statement is None:
+                raise CustodyError(f"custody event #{index} is already erased", "")
+            kind, _, subject_id = row.subject.partition(":")
+            row.statement = None
+            row.salt = None
+            row.erased_at = dt.datetime.now(dt.UTC)
+            [logged] = self.append_in(
+                s,
+                [
+                    CustodyEvent(
+                        event_type=EventType.ERASURE,
+                        subject_kind=SubjectKind(kind),
+                        subject_id=subject_id,
+                        node=self.node_id,
+                        actor=actor,
+                        time=row.erased_at,
+                        case=row.case_ref,
+                        purpose=reason.strip(),
+                        details={"erased_event": index},
+                    )
+                ],
+            )
+            return logged
 
     # ------------------------------------------------------------ checkpoints
 

@@ -202,6 +202,35 @@ def _self_signed_certificate(key: ec.EllipticCurvePrivateKey, node_id: str) -> x
     )
 
 
+def rotate_signing_key(keys_dir: Path, purpose: KeyPurpose, passphrase: bytes | None) -> Path:
+    """Replace the Ed25519 key for ``purpose`` with a new one; keep the old file as
+    ``<name>.retired-<UTC time>`` (old signatures must stay verifiable).
+
+    Returns:
+        The path of the retired key file.
+
+    Raises:
+        KeyMaterialError: the current key cannot be unlocked (wrong passphrase).
+    """
+    if purpose not in SIGNING_PURPOSES:
+        raise KeyMaterialError(f"only Ed25519 signing keys rotate here, not {purpose}", "")
+    load_signing_key(keys_dir, purpose, passphrase)  # proves the caller may use the current key
+    path = key_path(keys_dir, purpose, protected=False)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    retired = path.with_name(f"{path.name}.retired-{stamp}")
+    os.replace(path, retired)
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, _pem_encryption(passphrase)
+    )
+    _write_secret(path, pem)
+    (keys_dir / PUBLIC_FILE).unlink(missing_ok=True)
+    infos = _public_keys_from_private(keys_dir, passphrase)
+    data = [dataclasses.asdict(i) | {"purpose": str(i.purpose)} for i in infos]
+    (keys_dir / PUBLIC_FILE).write_text(json.dumps(data, indent=2) + "\n")
+    return retired
+
+
 def load_signing_key(
     keys_dir: Path, purpose: KeyPurpose, passphrase: bytes | None
 ) -> ed25519.Ed25519PrivateKey:
