@@ -59,7 +59,7 @@ class Node:
         self.log_vkey = info["custody_log"]["vkey"]
         self.witness_vkey = info["witness"]["vkey"]
 
-    def start(self) -> None:
+    def start(self, interval: float = 0) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -71,7 +71,7 @@ class Node:
                 "--port",
                 str(self.port),
                 "--checkpoint-interval",
-                "0",
+                str(interval),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -315,3 +315,38 @@ def test_restore_from_old_backup_is_detected_and_refuses_appends(
     assert r.returncode == 1 and "refuses appends" in r.stderr
     status = json.loads(run(nl.home, "log", "status", "--json").stdout)
     assert "older backup" in status["frozen"]
+
+
+def test_checkpoint_clock_publishes_and_collects_cosignatures(
+    federation: list[Node], tmp_path: Path
+) -> None:
+    nl, _br, _jp = federation
+    nl.stop()
+    nl.start(interval=1)
+    add_evidence(nl, tmp_path, "a.log", b"clocked")
+    deadline = time.monotonic() + 30
+    status: dict = {}
+    while time.monotonic() < deadline:
+        status = json.loads(run(nl.home, "log", "status", "--json").stdout)
+        cp = status["latest_checkpoint"]
+        if cp and cp["size"] == 1 and cp["quorum_met"]:
+            break
+        time.sleep(0.5)
+    assert status["latest_checkpoint"]["quorum_met"], status
+    events = json.loads(run(nl.home, "log", "verify", "--events", "--json").stdout)["events"]
+    assert events[0]["provably_logged_by"] is not None and events[0]["checkpoint_size"] == 1
+
+    # an idle log is not re-checkpointed and its witnesses are not asked again
+    def br_state() -> list[dict]:
+        return json.loads(run(_br.home, "witness", "list", "--json").stdout)["witnessed_logs"]
+
+    before = br_state()
+    time.sleep(3)
+    assert br_state() == before
+    from rogatory.store.schema import LogCheckpointRow
+
+    home = NodeHome.open(nl.home)
+    db = Database(home.database_url)
+    with db.session() as s:
+        assert max(c.size for c in s.query(LogCheckpointRow)) == 1
+    db.close()

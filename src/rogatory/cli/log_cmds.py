@@ -18,11 +18,12 @@ from rogatory.cli.common import (
     open_home,
     out,
     passphrase_for,
+    table,
 )
 from rogatory.custody.audit import verify_log
 from rogatory.custody.disclosure import POLICY_FILE, check_event, node_policy, write_proofs
 from rogatory.custody.events import Actor
-from rogatory.custody.history import cosigned_checkpoints, required_cosignatures
+from rogatory.custody.history import cosigned_checkpoints, logged_by_times, required_cosignatures
 from rogatory.custody.log import read_head_file
 from rogatory.errors import CustodyError, UsageError
 from rogatory.evidence.records import get_item
@@ -114,15 +115,36 @@ def log_checkpoint(json_out: JsonOpt = False) -> None:
 
 
 @log_app.command("verify", epilog="Example: rogatory log verify --json")
-def log_verify(json_out: JsonOpt = False) -> None:
+def log_verify(
+    events: Annotated[
+        bool,
+        typer.Option("--events", help="List every event with the time it was provably logged."),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
     """Recompute the whole tree from the stored entries and check every checkpoint and cosignature."""
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db, signing=False)
     report = verify_log(log)
+    times = logged_by_times(log, home.config.quorum) if events else []
     if json_out:
-        emit_json(report.as_dict())
+        emit_json(
+            {**report.as_dict(), **({"events": [t.__dict__ for t in times]} if events else {})}
+        )
     else:
+        if events:
+            t = table("#", "time (UTC)", "event", "subject", "provably logged by", "checkpoint")
+            for e in times:
+                t.add_row(
+                    str(e.index),
+                    e.time[:19],
+                    e.event_type,
+                    e.subject,
+                    e.provably_logged_by or "[yellow]not yet cosigned[/]",
+                    str(e.checkpoint_size or ""),
+                )
+            out.print(t)
         for p in report.problems:
             out.print(f"[bold red]PROBLEM[/] {escape(p)}")
         verdict = (

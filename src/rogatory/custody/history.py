@@ -158,3 +158,41 @@ def subject_history(log: CustodyLog, subject: str, quorum: str) -> list[EventChe
         check_entry(log, e, verifiers, checkpoints, needed)
         for e in log.entries_for_subject(subject)
     ]
+
+
+@dataclass(frozen=True)
+class LoggedBy:
+    """When one event was provably logged."""
+
+    index: int
+    event_type: str
+    subject: str
+    time: str
+    provably_logged_by: str | None
+    checkpoint_size: int | None
+
+
+def logged_by_times(log: CustodyLog, quorum: str) -> list[LoggedBy]:
+    """For every event, the time its first quorum-cosigned checkpoint was attested
+    (``None`` while no such checkpoint covers it), in index order."""
+    checkpoints, witnesses = cosigned_checkpoints(log)
+    needed = required_cosignatures(quorum, len(witnesses))
+    attested = [(c.size, c.logged_by(needed)) for c in checkpoints]
+    attested = [(size, t) for size, t in attested if t is not None]
+    out: list[LoggedBy] = []
+    k = 0
+    for e in log.iter_entries():
+        while k < len(attested) and attested[k][0] <= e.idx:
+            k += 1
+        when = attested[k][1] if k < len(attested) else None
+        out.append(
+            LoggedBy(
+                e.idx,
+                e.event_type,
+                e.subject,
+                e.time.isoformat(),
+                when.isoformat() if when else None,
+                attested[k][0] if k < len(attested) else None,
+            )
+        )
+    return out
