@@ -28,7 +28,7 @@ from rogatory.custody.events import Actor, CustodyEvent, EventType, SubjectKind
 from rogatory.errors import IntakeError, IntegrityError, UsageError
 from rogatory.evidence.acquisition import METHODS, Acquisition
 from rogatory.evidence.blobstore import BlobStore
-from rogatory.evidence.intake import IntakeOptions, mark_interrupted_runs, take_in
+from rogatory.evidence.intake import IntakeOptions, mark_interrupted_runs, parse_item_id, take_in
 from rogatory.evidence.records import (
     checksum_manifest,
     get_item,
@@ -480,12 +480,38 @@ def evidence_history(
     with db.session() as s:
         row = get_item(s, item)
         label, sha = item_summary(row)["item"], row.sha256
+    from rogatory.package.importer import foreign_history
+
     log = open_custody_log(home, db, signing=False)
     chain = subject_history(log, f"evidence:{sha}", home.config.quorum)
+    foreign = foreign_history(db, parse_item_id(label))
     if json_out:
-        emit_json({"item": label, "sha256": sha, "events": [c.as_dict() for c in chain]})
+        emit_json(
+            {
+                "item": label,
+                "sha256": sha,
+                "foreign_events": foreign,
+                "events": [c.as_dict() for c in chain],
+            }
+        )
     else:
         out.print(f"[bold]{label}[/] custody chain (subject evidence:{sha})")
+        if foreign:
+            ft = table("log", "#", "time (UTC)", "event", "actor", "checks", "provably logged by")
+            for f in foreign:
+                fev = f["event"] if isinstance(f["event"], dict) else {}
+                ft.add_row(
+                    escape(str(f["origin"])),
+                    str(f["index"]),
+                    str(fev.get("time", "")),
+                    str(fev.get("type", "")),
+                    escape(str((fev.get("actor") or {}).get("user", ""))),
+                    "proof ok" if f["ok"] else f"[bold red]{escape(str(f['problem']))}[/]",
+                    str(f["provably_logged_by"] or "no witness quorum required"),
+                )
+            out.print("received with the evidence (the sender's custody log):")
+            out.print(ft)
+            out.print("in this node's custody log:")
         t = table("#", "time (UTC)", "event", "actor", "purpose", "checks", "provably logged by")
         for c in chain:
             ev = c.event or {}
@@ -500,7 +526,7 @@ def evidence_history(
                 c.logged_by or "not yet cosigned",
             )
         out.print(t)
-    if any(not c.ok for c in chain):
+    if any(not c.ok for c in chain) or any(not f["ok"] for f in foreign):
         raise IntegrityError(
             f"the custody chain of {label} has events that fail verification",
             "run rogatory log verify",

@@ -16,6 +16,7 @@ from rogatory.cli.demo import demo
 from rogatory.cli.evidence_cmds import evidence_app
 from rogatory.cli.log_cmds import log_app
 from rogatory.cli.node_cmds import init, node_app
+from rogatory.cli.package_cmds import node_card, package_app, verify
 from rogatory.cli.witness_cmds import serve, witness_app
 from rogatory.errors import RogatoryError
 
@@ -69,10 +70,18 @@ app.command("backup", epilog="Example: rogatory backup --out /backups/rogatory-2
 app.command(
     "restore", epilog="Example: rogatory restore /backups/rogatory-2026-11-30.sqlite3 --yes"
 )(restore)
+node_app.command("card", epilog="Example: rogatory node card --out nl.police-cybercrime.card.json")(
+    node_card
+)
 app.add_typer(node_app, name="node")
 app.add_typer(case_app, name="case")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(log_app, name="log")
+app.add_typer(package_app, name="package")
+app.command(
+    "verify",
+    epilog="Example: rogatory verify nl-to-jp.rogpkg --identity court.key --trust nl.police-cybercrime.card.json --fingerprint 'AB12 …' --report report/",
+)(verify)
 app.add_typer(witness_app, name="witness")
 app.command(
     "serve",

@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from rogatory import __version__
 from rogatory.custody.events import commitment
 from rogatory.custody.history import cosigned_checkpoints, required_cosignatures
 from rogatory.custody.log import CustodyLog
@@ -42,10 +41,7 @@ def node_policy(log: CustodyLog, quorum: str) -> str:
     with log.db.session() as s:
         keys = list(s.scalars(select(LogKeyRow).order_by(LogKeyRow.id)))
         witnesses = list(s.scalars(select(WitnessRow).order_by(WitnessRow.name)))
-    lines = [
-        f"# tlog-policy for {log.origin}",
-        f"# written by rogatory {__version__} at {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
-    ]
+    lines = [f"# tlog-policy for {log.origin}"]
     for k in keys:
         until = k.valid_until.isoformat(timespec="seconds") if k.valid_until else "now"
         lines.append(f"# log key valid {k.valid_from.isoformat(timespec='seconds')} .. {until}")
@@ -63,8 +59,29 @@ def node_policy(log: CustodyLog, quorum: str) -> str:
     return text
 
 
-def write_proofs(log: CustodyLog, indexes: list[int], out_dir: Path, quorum: str) -> list[Path]:
-    """Write proof files for the events ``indexes`` and the policy into ``out_dir``.
+@dataclass(frozen=True)
+class EventProof:
+    """One disclosed custody event: its exact bytes and its tlog-proof."""
+
+    index: int
+    statement: bytes
+    salt: bytes
+    leaf: bytes
+    tlog_proof: bytes
+
+    def files(self) -> dict[str, bytes]:
+        """File name -> bytes, as ``rogatory log prove`` writes them."""
+        stem = f"event-{self.index}"
+        return {
+            f"{stem}.statement": self.statement,
+            f"{stem}.salt": (self.salt.hex() + "\n").encode(),
+            f"{stem}.leaf": self.leaf,
+            f"{stem}.tlog-proof": self.tlog_proof,
+        }
+
+
+def event_proofs(log: CustodyLog, indexes: list[int], quorum: str) -> list[EventProof]:
+    """Proofs for the events ``indexes``.
 
     Each proof uses the first checkpoint covering the event that meets the quorum
     (so it also shows the time by which the event was provably logged), else the newest.
@@ -72,12 +89,9 @@ def write_proofs(log: CustodyLog, indexes: list[int], out_dir: Path, quorum: str
     Raises:
         CustodyError: no checkpoint covers an event yet, or an event was erased.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
     checkpoints, witnesses = cosigned_checkpoints(log)
     needed = required_cosignatures(quorum, len(witnesses))
-    written: list[Path] = []
-    (out_dir / POLICY_FILE).write_text(node_policy(log, quorum))
-    written.append(out_dir / POLICY_FILE)
+    proofs: list[EventProof] = []
     for idx in indexes:
         entry = log.entry(idx)
         if entry.statement is None or entry.salt is None:
@@ -89,16 +103,26 @@ def write_proofs(log: CustodyLog, indexes: list[int], out_dir: Path, quorum: str
             )
         chosen = next((c for c in covering if c.logged_by(needed) is not None), covering[-1])
         proof = TlogProof(idx, log.inclusion_proof(idx, chosen.size), chosen.full_note())
-        stem = out_dir / f"event-{idx}"
-        for suffix, data in (
-            (".statement", entry.statement),
-            (".salt", (entry.salt.hex() + "\n").encode()),
-            (".leaf", entry.commitment),
-            (".tlog-proof", proof.marshal()),
-        ):
-            path = stem.with_name(stem.name + suffix)
-            path.write_bytes(data)
-            written.append(path)
+        proofs.append(
+            EventProof(idx, entry.statement, entry.salt, entry.commitment, proof.marshal())
+        )
+    return proofs
+
+
+def write_proofs(log: CustodyLog, indexes: list[int], out_dir: Path, quorum: str) -> list[Path]:
+    """Write proof files for the events ``indexes`` and the policy into ``out_dir``.
+
+    Raises:
+        CustodyError: as :func:`event_proofs`.
+    """
+    proofs = event_proofs(log, indexes, quorum)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / POLICY_FILE]
+    written[0].write_text(node_policy(log, quorum))
+    for p in proofs:
+        for name, data in p.files().items():
+            (out_dir / name).write_bytes(data)
+            written.append(out_dir / name)
     return written
 
 

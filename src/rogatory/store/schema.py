@@ -262,3 +262,37 @@ class WitnessForkRow(Base):
     presented: Mapped[bytes] = mapped_column(LargeBinary)
     detail: Mapped[str] = mapped_column(Text)
     detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------- packages
+
+
+class ReceivedPackageRow(Base):
+    """An evidence package imported into this node."""
+
+    __tablename__ = "received_packages"
+
+    package_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sender_node: Mapped[str] = mapped_column(String(128))
+    sender_agency: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ForeignEventRow(Base):
+    """A custody event of another node's log that came with an imported item, with its proof."""
+
+    __tablename__ = "foreign_events"
+    __table_args__ = (UniqueConstraint("item_id", "origin", "idx"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("evidence_items.id"), index=True)
+    package_id: Mapped[str] = mapped_column(ForeignKey("received_packages.package_id"))
+    origin: Mapped[str] = mapped_column(String(255))
+    idx: Mapped[int] = mapped_column(BigInteger)
+    statement: Mapped[bytes] = mapped_column(LargeBinary)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    tlog_proof: Mapped[bytes] = mapped_column(LargeBinary)
+    policy: Mapped[str] = mapped_column(Text)

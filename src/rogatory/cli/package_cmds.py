@@ -1,0 +1,268 @@
+"""``rogatory package …``, ``rogatory verify`` and ``rogatory node card``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import pyrage
+import typer
+from rich.markup import escape
+
+from rogatory.cli.common import (
+    JsonOpt,
+    ProgressBar,
+    emit_json,
+    err,
+    human_size,
+    open_custody_log,
+    open_database,
+    open_home,
+    out,
+    passphrase_for,
+)
+from rogatory.errors import IntegrityError, KeyMaterialError
+from rogatory.node.keys import KeyPurpose, load_signing_key
+from rogatory.package.card import build_card, fingerprint, load_trust
+from rogatory.package.create import create_package, parse_recipient
+
+package_app = typer.Typer(help="Evidence packages: create, import.", no_args_is_help=True)
+
+
+def node_card(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the card here instead of stdout.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export this node's card (public keys and policy) and print its fingerprint to read out of band."""
+    home = open_home()
+    log = open_custody_log(home, open_database(home), signing=False)
+    card = build_card(home, log)
+    fp = fingerprint(card)
+    text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+    if json_out:
+        emit_json(
+            {"card": card, "fingerprint": fp, "written_to": str(out_file) if out_file else None}
+        )
+        return
+    if out_file is None:
+        out.print(text, markup=False, highlight=False)
+    err.print(f"fingerprint: [bold]{fp}[/] — read it to the partner or court by a trusted route")
+
+
+@package_app.command(
+    "create",
+    epilog="Example: rogatory package create NL-2026-0042 --item EV-000001 --item EV-000002 --to jp-central-authority.card.json --out nl-to-jp.rogpkg",
+)
+def package_create(
+    case: Annotated[str, typer.Argument(help="Case reference.")],
+    item: Annotated[
+        list[str], typer.Option("--item", help="Evidence item to include (repeatable).")
+    ],
+    to: Annotated[
+        str, typer.Option("--to", help="Recipient: an age1… key, an age key file, or a node card.")
+    ],
+    out_file: Annotated[
+        Path, typer.Option("--out", help="The package file to write (must not exist).")
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Build a signed, age-encrypted evidence package for one recipient, with every item's custody proofs."""
+    home = open_home()
+    db = open_database(home)
+    log = open_custody_log(home, db)
+    message_key = load_signing_key(home.keys_dir, KeyPurpose.MESSAGE, passphrase_for(home))
+    recipient = parse_recipient(to)
+    with ProgressBar("packaging", enabled=not json_out) as bar:
+        summary = create_package(
+            home,
+            db,
+            log,
+            message_key,
+            case,
+            item,
+            recipient,
+            out_file,
+            bar.advance,
+            lambda total: bar.planned(total, 0),
+        )
+    data = {
+        "package": str(summary.path),
+        "package_id": summary.package_id,
+        "sha256": summary.sha256,
+        "size": summary.size,
+        "items": summary.items,
+        "recipient": summary.recipient,
+        "custody_events": summary.events,
+        "warnings": summary.warnings,
+    }
+    if json_out:
+        emit_json(data)
+    else:
+        out.print(
+            f"package {summary.path} ({human_size(summary.size)}) for {escape(summary.recipient)}"
+        )
+        out.print(f"  package id {summary.package_id}; SHA-256 {summary.sha256}")
+        out.print(
+            f"  {len(summary.items)} item(s), {summary.events} custody events with proofs; export recorded in the custody log"
+        )
+    for w in summary.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+def _identity(path: Path) -> pyrage.x25519.Identity:
+    try:
+        lines = [
+            ln.strip()
+            for ln in path.read_text().splitlines()
+            if ln.strip().startswith("AGE-SECRET-KEY-1")
+        ]
+        return pyrage.x25519.Identity.from_str(lines[0])
+    except (OSError, IndexError, pyrage.IdentityError):
+        raise KeyMaterialError(
+            f"{path} holds no age identity (AGE-SECRET-KEY-1…)", "give the recipient's age key file"
+        ) from None
+
+
+def verify(
+    package: Annotated[Path, typer.Argument(help="The package file.")],
+    identity: Annotated[
+        Path,
+        typer.Option("--identity", help="The recipient's age identity file (AGE-SECRET-KEY-1…)."),
+    ],
+    trust: Annotated[
+        Path, typer.Option("--trust", help="The sender's node card, obtained by a trusted route.")
+    ],
+    fingerprint_opt: Annotated[
+        str | None,
+        typer.Option("--fingerprint", help="The card fingerprint you confirmed out of band."),
+    ] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option("--report", help="Write verification-report.html and .pdf here.")
+    ] = None,
+    custody_only: Annotated[
+        bool,
+        typer.Option(
+            "--custody-only", help="Check the custody proofs without decrypting payloads."
+        ),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Verify a package offline: signatures, every byte, every custody event; no network, no node needed."""
+    from rogatory.package.verify import verify_package
+
+    sender = load_trust(trust, fingerprint_opt)
+    ident = _identity(identity)
+    with ProgressBar("verifying", enabled=not json_out) as bar:
+        result = verify_package(
+            package,
+            ident,
+            sender,
+            custody_only=custody_only,
+            progress=bar.advance,
+            planned=lambda total: bar.planned(total, 0),
+        )
+    report = result.report
+    paths: tuple[Path, Path] | None = None
+    if report_dir is not None:
+        from rogatory.package.report import write_report
+
+        paths = write_report(report, report_dir)
+    if json_out:
+        emit_json({**report.as_dict(), "report_files": [str(p) for p in paths] if paths else []})
+    else:
+        _print_report(report)
+        if paths:
+            out.print(f"report: {paths[0]} and {paths[1]}")
+    if not report.ok:
+        failed = [c for c in report.checks if not c.ok] + [
+            c
+            for i in report.items
+            for c in i.checks + [c for s in i.custody for c in s.checks]
+            if not c.ok
+        ]
+        raise IntegrityError(
+            f"the package failed verification: {failed[0].name}: {failed[0].detail}"
+            if failed
+            else "the package failed verification",
+            "do not rely on it; ask the sender for a new package"
+            + (f"; details in {paths[0]}" if paths else ""),
+        )
+
+
+def _print_report(report: object) -> None:
+    from rogatory.package.report_model import PackageReport
+
+    assert isinstance(report, PackageReport)
+    verdict = "[green]ALL CHECKS PASSED[/]" if report.ok else "[bold red]VERIFICATION FAILED[/]"
+    out.print(f"{verdict}: package {escape(report.package_file)} ({report.package_id})")
+    out.print(
+        f"  from {escape(report.sender.get('agency', '?'))} ({escape(report.sender.get('node_id', '?'))}), case {escape(report.case)}, TLP:{report.handling_code}"
+    )
+    out.print(f"  trust: {escape(report.trust_basis)}")
+    for c in report.checks:
+        out.print(f"  {'✓' if c.ok else '[red]✗[/]'} {c.name}: {escape(c.detail)}")
+    for it in report.items:
+        out.print(
+            f"[bold]{escape(it.item_id)}[/] {escape(it.label)} ({it.kind}, {it.size} bytes) SHA-256 {it.sha256}"
+        )
+        for c in it.checks:
+            out.print(f"  {'✓' if c.ok else '[red]✗[/]'} {escape(c.name)}: {escape(c.detail)}")
+        for s in it.custody:
+            mark = "✓" if s.ok else "[red]✗[/]"
+            when = s.provably_logged_by or "no witness quorum required"
+            out.print(
+                f"  {mark} #{s.index} {s.time} {s.event_type} by {escape(s.actor)} ({escape(s.role)}) — provably logged by {when}"
+            )
+            for c in s.checks:
+                if not c.ok:
+                    out.print(f"      [red]✗ {escape(c.name)}: {escape(c.detail)}[/]")
+
+
+@package_app.command(
+    "import",
+    epilog="Example: rogatory package import nl-to-jp.rogpkg --trust nl.police-cybercrime.card.json --fingerprint '0F15 46DA …'",
+)
+def package_import(
+    package: Annotated[Path, typer.Argument(help="The package file.")],
+    trust: Annotated[
+        Path, typer.Option("--trust", help="The sender's node card, obtained by a trusted route.")
+    ],
+    fingerprint_opt: Annotated[
+        str | None,
+        typer.Option("--fingerprint", help="The card fingerprint you confirmed out of band."),
+    ] = None,
+    case: Annotated[
+        str | None,
+        typer.Option(
+            "--case",
+            help="Local case to import into (default: the sender's reference; created if absent).",
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Verify a package with this node's key and bring its items in with their foreign custody history."""
+    from rogatory.node.keys import load_age_identity
+    from rogatory.package.importer import import_package
+
+    home = open_home()
+    db = open_database(home)
+    log = open_custody_log(home, db)
+    sender = load_trust(trust, fingerprint_opt)
+    result = import_package(
+        home, db, log, package, load_age_identity(home.keys_dir, passphrase_for(home)), sender, case
+    )
+    if json_out:
+        emit_json(
+            {"package_id": result.report.package_id, "case": result.case, "items": result.items}
+        )
+        return
+    out.print(
+        f"[green]imported[/] package {result.report.package_id} from {escape(sender.agency)} into case {escape(result.case)}"
+    )
+    for theirs, mine in result.items.items():
+        out.print(f"  {escape(theirs)} → {mine} (receipt recorded in the custody log)")

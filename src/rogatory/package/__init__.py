@@ -1,0 +1,1 @@
+"""Evidence packages: portable, signed, age-encrypted archives and their offline verification."""

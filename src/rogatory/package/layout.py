@@ -1,0 +1,109 @@
+"""The evidence package file: a ZIP archive of age-encrypted members, all stored uncompressed.
+
+Members (nothing else is allowed):
+
+=====================  ===========================================================
+``README.txt``         plain text: how to check the package with standard tools;
+                       no case data, only the package id and the recipient's age key
+``envelope.age``       the manifest, signed by the sender (C2SP signed note over
+                       canonical JSON), encrypted to the recipient with age
+``SHA256SUMS.age``     ``sha256sum -c`` lines for the decrypted payload files
+``custody.tar.age``    per custody event its statement, salt, leaf and
+                       c2sp.org/tlog-proof@v1 file, plus the sender's tlog-policy
+``payload/NNNNNN.age``  the bytes of one file of an item, encrypted with age
+=====================  ===========================================================
+
+Member names carry no case data; a package is opaque to anyone without the
+recipient's key. Members must be stored (not deflated), so a package cannot be a
+decompression bomb; every size is checked against the signed manifest.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+from rogatory.errors import IntegrityError
+
+FORMAT = "rogatory-package/v1"
+README = "README.txt"
+ENVELOPE = "envelope.age"
+SUMS = "SHA256SUMS.age"
+CUSTODY = "custody.tar.age"
+PAYLOAD = re.compile(r"^payload/[0-9]{6}\.age$")
+MAX_ENVELOPE = 256 << 20
+"""Largest envelope (encrypted manifest) accepted, bytes."""
+MAX_SMALL_MEMBER = 512 << 20
+"""Largest README, SHA256SUMS or custody member accepted, bytes."""
+AGE_CHUNK = 64 << 10
+AGE_TAG = 16
+
+
+def payload_name(n: int) -> str:
+    """Member name of payload number ``n`` (0-based)."""
+    return f"payload/{n:06d}.age"
+
+
+def age_payload_overhead(plaintext_size: int) -> int:
+    """Bytes age adds to ``plaintext_size`` bytes of payload, excluding its header:
+    a 16-byte nonce and a 16-byte tag per 64 KiB chunk (C2SP age §Payload)."""
+    chunks = max(1, -(-plaintext_size // AGE_CHUNK))
+    return 16 + chunks * AGE_TAG
+
+
+def open_package(path: Path) -> zipfile.ZipFile:
+    """Open a package and check its structure before anything is decrypted.
+
+    Raises:
+        IntegrityError: not a ZIP (or truncated), an unexpected member name (path
+            traversal, absolute paths, extra files), a compressed or encrypted
+            member, a missing envelope, or an oversized envelope.
+    """
+    try:
+        zf = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise IntegrityError(f"no such package: {path}", "check the path") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise IntegrityError(
+            f"{path.name} is not a readable Rogatory package ({exc}); it may be truncated",
+            "obtain the package again and compare its SHA-256 with the sender's",
+        ) from None
+    names = set()
+    for info in zf.infolist():
+        name = info.filename
+        if name not in (README, ENVELOPE, SUMS, CUSTODY) and not PAYLOAD.match(name):
+            zf.close()
+            raise IntegrityError(
+                f"the package contains an unexpected member {name!r} (check: structure)",
+                "the package was altered or is not a Rogatory package; nothing was extracted",
+            )
+        if info.compress_type != zipfile.ZIP_STORED:
+            zf.close()
+            raise IntegrityError(
+                f"package member {name} is compressed (check: structure); Rogatory stores members "
+                "uncompressed, so this could be a decompression bomb",
+                "the package was altered; nothing was extracted",
+            )
+        if info.flag_bits & 0x1:
+            zf.close()
+            raise IntegrityError(
+                f"package member {name} uses ZIP encryption (check: structure)", ""
+            )
+        if name in names:
+            zf.close()
+            raise IntegrityError(f"the package contains {name} twice (check: structure)", "")
+        names.add(name)
+        limit = MAX_ENVELOPE if name == ENVELOPE else MAX_SMALL_MEMBER
+        if not PAYLOAD.match(name) and info.file_size > limit:
+            zf.close()
+            raise IntegrityError(
+                f"package member {name} is {info.file_size} bytes, over the {limit}-byte limit", ""
+            )
+    if ENVELOPE not in names:
+        zf.close()
+        raise IntegrityError(
+            f"{path.name} has no {ENVELOPE} (check: structure)",
+            "the package is incomplete; obtain it again",
+        )
+    return zf

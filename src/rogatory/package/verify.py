@@ -1,0 +1,462 @@
+"""Offline verification of an evidence package: no network, no node, only keys.
+
+Steps, each reported as a check in words a judge follows:
+
+1. **structure** — the archive holds only the expected members, stored uncompressed;
+2. **decryption** — the envelope opens with the verifier's age identity (so the
+   package is addressed to it);
+3. **manifest signature** — the sender's message key, from a node card obtained
+   out of band, signed the manifest; the manifest names this recipient;
+4. per custody event: its commitment, the four tlog-proof steps against the
+   sender's policy from the card (leaf, log signature, witness quorum, inclusion),
+   the statement's signature, its subject and its link to the previous event;
+5. per file (unless ``custody_only``): the payload decrypts into a staging
+   directory and every byte is re-hashed with SHA-256, SHA-1 and MD5 against the
+   signed manifest. age authenticates each 64 KiB chunk, so a truncated or
+   altered payload is known bad only at its end: nothing is kept unless every
+   check passed.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyrage
+
+from rogatory import __version__
+from rogatory.custody.events import commitment
+from rogatory.custody.note import open_note, split_note
+from rogatory.custody.tlogproof import TlogProof, check_proof
+from rogatory.errors import IntegrityError, NoteError, ProofError, RogatoryError, UsageError
+from rogatory.evidence.hashing import BLOCK_SIZE, new_hasher
+from rogatory.evidence.intake import listing_digest
+from rogatory.package import layout
+from rogatory.package.card import TrustedSender
+from rogatory.package.report_model import CheckResult, CustodyStep, ItemReport, PackageReport
+
+_SAFE_PATH_PARTS = (".", "..", "")
+
+
+class _StagingWriter:
+    """Writes decrypted bytes to a staging file, hashing them, refusing more than declared."""
+
+    def __init__(self, path: Path, limit: int, progress: Callable[[int], object] | None) -> None:
+        self.f = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self.hashers = {a: new_hasher(a) for a in ("sha256", "sha1", "md5")}
+        self.limit = limit
+        self.n = 0
+        self.progress = progress
+
+    def write(self, data: bytes) -> int:
+        self.n += len(data)
+        if self.n > self.limit:
+            raise IntegrityError(
+                "a payload decrypts to more bytes than the signed manifest states", ""
+            )
+        self.f.write(data)
+        for h in self.hashers.values():
+            h.update(data)
+        if self.progress is not None:
+            self.progress(len(data))
+        return len(data)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _check_relpath(path: str) -> None:
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\0" in path
+        or any(p in _SAFE_PATH_PARTS for p in path.split("/"))
+    ):
+        raise IntegrityError(
+            f"the manifest names a file path {path!r} that could escape its folder (check: manifest paths)",
+            "the package is hostile or damaged; nothing was extracted",
+        )
+
+
+@dataclass
+class Verified:
+    """The outcome: the report, the manifest, and where decrypted payloads are staged."""
+
+    report: PackageReport
+    manifest: dict[str, Any]
+    staging: Path | None
+    staged: dict[str, Path]  # payload member name -> staged plaintext file
+
+
+def _decrypt_small(zf: zipfile.ZipFile, name: str, identity: pyrage.x25519.Identity) -> bytes:
+    return bytes(pyrage.decrypt(zf.read(name), [identity]))
+
+
+def verify_package(
+    path: Path,
+    identity: pyrage.x25519.Identity,
+    trust: TrustedSender,
+    *,
+    custody_only: bool = False,
+    staging_parent: Path | None = None,
+    keep_staging: bool = False,
+    progress: Callable[[int], object] | None = None,
+    planned: Callable[[int], object] | None = None,
+) -> Verified:
+    """Verify a package offline.
+
+    Args:
+        path: the package file.
+        identity: the recipient's age identity.
+        trust: the sender as trusted from its node card.
+        custody_only: check the manifest and custody proofs without decrypting payloads.
+        staging_parent: where to make the staging directory (default: a temp dir).
+        keep_staging: keep decrypted payloads when every check passed (for import);
+            they are always deleted when a check failed.
+
+    Returns:
+        The report (``report.ok`` says whether everything passed) and, with
+        ``keep_staging`` and success, the staged plaintexts.
+
+    Raises:
+        IntegrityError: the package is structurally unusable (not a package,
+            truncated, hostile member names, compression).
+        UsageError: not addressed to ``identity`` (the envelope does not decrypt).
+    """
+    package_sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(BLOCK_SIZE):
+            package_sha.update(block)
+    report = PackageReport(
+        package_file=path.name,
+        package_sha256=package_sha.hexdigest(),
+        package_id="",
+        created_at="",
+        sender={},
+        recipient="",
+        case="",
+        handling_code="",
+        trust_basis=trust.basis,
+        verified_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        verifier=f"rogatory {__version__}",
+        custody_only=custody_only,
+    )
+    checks = report.checks
+    zf = layout.open_package(path)
+    checks.append(
+        CheckResult(
+            "structure", True, "the archive holds only the expected members, stored uncompressed"
+        )
+    )
+    staging: Path | None = None
+    staged: dict[str, Path] = {}
+    try:
+        try:
+            note = _decrypt_small(zf, layout.ENVELOPE, identity)
+        except pyrage.DecryptError:
+            raise UsageError(
+                "this package is not addressed to your key: the envelope does not decrypt with --identity "
+                f"(its README names the recipient: {_readme_recipient(zf)})",
+                "use the identity of the recipient, or ask the holder to reissue it to you",
+            ) from None
+        checks.append(
+            CheckResult("decryption", True, "the manifest decrypted with the recipient's age key")
+        )
+        try:
+            opened = open_note(note, [trust.message_verifier])
+            manifest = json.loads(opened.text)
+            checks.append(
+                CheckResult(
+                    "manifest signature",
+                    True,
+                    f"the manifest is signed by the message key of {trust.node_id} ({trust.agency}), as trusted",
+                )
+            )
+        except (NoteError, ValueError) as exc:
+            msg = exc.message if isinstance(exc, RogatoryError) else str(exc)
+            checks.append(
+                CheckResult(
+                    "manifest signature",
+                    False,
+                    f"the manifest is NOT signed by the trusted key of {trust.node_id}: {msg}",
+                )
+            )
+            text, _ = split_note(note)
+            manifest = json.loads(text)
+            report.package_id = str(manifest.get("package_id", ""))
+            return Verified(report, manifest, None, {})
+        report.package_id = manifest["package_id"]
+        report.created_at = manifest["created_at"]
+        report.sender = {k: str(v) for k, v in manifest["sender"].items()}
+        report.recipient = manifest["recipient"]["label"]
+        report.case = manifest["case"]["reference"]
+        report.handling_code = manifest["case"]["handling_code"]
+        if manifest.get("format") != layout.FORMAT:
+            checks.append(
+                CheckResult("format", False, f"unknown package format {manifest.get('format')!r}")
+            )
+        mine = str(identity.to_public())
+        checks.append(
+            CheckResult(
+                "recipient",
+                manifest["recipient"]["age"] == mine,
+                "the signed manifest names this recipient's key"
+                if manifest["recipient"]["age"] == mine
+                else f"the signed manifest names another recipient ({manifest['recipient']['age']})",
+            )
+        )
+        if manifest["sender"]["node_id"] != trust.node_id:
+            checks.append(
+                CheckResult(
+                    "sender",
+                    False,
+                    f"the manifest says it is from {manifest['sender']['node_id']}, not {trust.node_id}",
+                )
+            )
+        total = 0
+        for it in manifest["items"]:
+            for f in it["files"]:
+                _check_relpath(f["path"])
+                if f["payload"] is not None:
+                    if not layout.PAYLOAD.match(f["payload"]):
+                        raise IntegrityError(
+                            f"the manifest names an invalid payload {f['payload']!r}", ""
+                        )
+                    total += int(f["size"])
+        if not custody_only:
+            staging = Path(tempfile.mkdtemp(prefix="rogatory-staging-", dir=staging_parent))
+            free = shutil.disk_usage(staging).free
+            if total > free:
+                raise IntegrityError(
+                    f"the package declares {total} bytes of evidence but only {free} bytes are free at {staging}",
+                    "free space or choose another staging place; nothing was extracted",
+                )
+            if planned is not None:
+                planned(total)
+        for it in manifest["items"]:
+            report.items.append(_verify_item(it, zf, identity, trust, staging, staged, progress))
+    finally:
+        zf.close()
+        if staging is not None and not (keep_staging and report.ok):
+            shutil.rmtree(staging, ignore_errors=True)
+            staging = None
+            staged = {}
+    return Verified(report, manifest, staging, staged)
+
+
+def _readme_recipient(zf: zipfile.ZipFile) -> str:
+    try:
+        for line in zf.read(layout.README).decode("utf-8", "replace").splitlines():
+            if "age key" in line:
+                return line.split("age key", 1)[1].strip(" .")
+    except KeyError:
+        pass
+    return "unknown"
+
+
+def _verify_item(
+    it: dict[str, Any],
+    zf: zipfile.ZipFile,
+    identity: pyrage.x25519.Identity,
+    trust: TrustedSender,
+    staging: Path | None,
+    staged: dict[str, Path],
+    progress: Callable[[int], object] | None,
+) -> ItemReport:
+    item = ItemReport(
+        item_id=str(it["item_id"]),
+        label=str(it["label"]),
+        kind=str(it["kind"]),
+        size=int(it["size"]),
+        sha256=str(it["sha256"]),
+        sha1=str(it.get("sha1") or ""),
+        md5=str(it.get("md5") or ""),
+        acquisition=dict(it["acquisition"]),
+        ewf=it.get("ewf"),
+    )
+    # the custody chain
+    previous: int | None = None
+    for ev in it["custody"]["events"]:
+        item.custody.append(_verify_event(ev, it, trust, previous))
+        previous = int(ev["index"])
+    if not it["custody"]["events"]:
+        item.checks.append(
+            CheckResult("custody chain", False, "the item comes with no custody events")
+        )
+    elif item.custody[0].event_type != "acquisition":
+        item.checks.append(
+            CheckResult("custody chain", False, "the chain does not start with the acquisition")
+        )
+    # the file list identifies the item
+    if it["kind"] in ("directory", "ewf") and len(it["files"]) > 1:
+        entries = [_FileEntry(f) for f in it["files"]]
+        again = listing_digest(entries)
+        item.checks.append(
+            CheckResult(
+                "file list",
+                again == it["sha256"],
+                "the file list hashes to the item's SHA-256"
+                if again == it["sha256"]
+                else "the file list does not hash to the item's SHA-256",
+            )
+        )
+    if staging is None:
+        return item
+    for f in it["files"]:
+        if f["payload"] is None:
+            continue
+        name = f["payload"]
+        target = staging / name.removesuffix(".age").replace("/", "-")
+        writer = _StagingWriter(target, int(f["size"]), progress)
+        try:
+            with zf.open(name) as reader:
+                pyrage.decrypt_io(reader, writer, [identity])
+            writer.close()
+        except KeyError:
+            writer.close()
+            item.checks.append(
+                CheckResult(f"payload {f['path']}", False, f"the package lacks {name}")
+            )
+            continue
+        except (pyrage.DecryptError, zipfile.BadZipFile, IntegrityError, OSError) as exc:
+            writer.close()
+            item.checks.append(
+                CheckResult(
+                    f"payload {f['path']}",
+                    False,
+                    f"{name} does not decrypt intact (altered or truncated): {exc}",
+                )
+            )
+            continue
+        got = {a: h.hexdigest() for a, h in writer.hashers.items()}
+        wrong = [a for a in ("sha256", "sha1", "md5") if f.get(a) and got[a] != f[a]]
+        if writer.n != int(f["size"]):
+            wrong.append("size")
+        if wrong:
+            item.checks.append(
+                CheckResult(
+                    f"bytes of {f['path']}",
+                    False,
+                    f"re-hashing the decrypted file gives a different {', '.join(wrong)} than acquired "
+                    f"(SHA-256 now {got['sha256']}, acquired {f['sha256']})",
+                )
+            )
+        else:
+            staged[name] = target
+            item.checks.append(
+                CheckResult(
+                    f"bytes of {f['path']}",
+                    True,
+                    f"all {writer.n} bytes re-hashed: SHA-256 {got['sha256']} (and SHA-1, MD5) equal the acquisition's",
+                )
+            )
+    return item
+
+
+class _FileEntry:
+    def __init__(self, f: dict[str, Any]) -> None:
+        self.kind = f["kind"]
+        self.relpath = f["path"]
+        self.sha256 = f.get("sha256")
+        self.link_target = f.get("link_target")
+        self.size = int(f["size"])
+
+
+def _verify_event(
+    ev: dict[str, Any], it: dict[str, Any], trust: TrustedSender, previous: int | None
+) -> CustodyStep:
+    index = int(ev["index"])
+    origin = str(it["custody"]["origin"])
+    step = CustodyStep(
+        index=index,
+        origin=origin,
+        time="",
+        event_type="",
+        actor="",
+        role="",
+        node="",
+        purpose="",
+        note="",
+    )
+    try:
+        statement = base64.b64decode(ev["statement"])
+        salt = bytes.fromhex(ev["salt"])
+        proof = TlogProof.unmarshal(base64.b64decode(ev["tlog_proof"]))
+    except (ValueError, NoteError) as exc:
+        step.checks.append(
+            CheckResult("event data", False, f"the event's data is malformed: {exc}")
+        )
+        return step
+    try:
+        checked = check_proof(proof, commitment(salt, statement), trust.policy, origin=origin)
+        step.checks.append(
+            CheckResult(
+                "in the custody log",
+                True,
+                f"event #{index} is included in checkpoint {checked.checkpoint.size} of {origin}, "
+                "signed by the sender's log key and cosigned as the policy requires",
+            )
+        )
+        step.cosigned_by = {
+            n: dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
+            for n, t in checked.witness_timestamps.items()
+        }
+        if checked.witness_timestamps:
+            step.provably_logged_by = max(step.cosigned_by.values())
+    except (NoteError, ProofError) as exc:
+        step.checks.append(CheckResult("in the custody log", False, exc.message))
+    try:
+        opened = open_note(statement, trust.policy.log_verifiers_for(origin))
+        event = json.loads(opened.text)
+        step.checks.append(
+            CheckResult(
+                "statement signature", True, "the event statement is signed by the sender's log key"
+            )
+        )
+    except (NoteError, ValueError) as exc:
+        step.checks.append(
+            CheckResult("statement signature", False, f"the statement is not validly signed: {exc}")
+        )
+        return step
+    step.time = str(event.get("time", ""))
+    step.event_type = str(event.get("type", ""))
+    step.actor = str(event.get("actor", {}).get("user", ""))
+    step.role = str(event.get("actor", {}).get("role", ""))
+    step.node = str(event.get("node", ""))
+    step.purpose = str(event.get("purpose", ""))
+    step.note = str(event.get("note", ""))
+    subject = event.get("subject", {})
+    ok_subject = subject.get("kind") == "evidence" and subject.get("id") == it["sha256"]
+    step.checks.append(
+        CheckResult(
+            "subject",
+            ok_subject,
+            "the event is about this item (its SHA-256)"
+            if ok_subject
+            else "the event is about another item",
+        )
+    )
+    ok_link = event.get("previous") == previous
+    step.checks.append(
+        CheckResult(
+            "chain link",
+            ok_link,
+            "it follows the previous event of this item"
+            if ok_link
+            else f"its previous event is {event.get('previous')}, expected {previous} (events missing or reordered)",
+        )
+    )
+    return step

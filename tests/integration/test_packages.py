@@ -1,0 +1,435 @@
+"""Evidence packages: create, verify offline, import; standard tools; every kind of bad package."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyrage
+import pytest
+
+from rogatory.custody.events import canonical_json
+from rogatory.custody.note import NoteSigner, sign_note
+from rogatory.node.home import NodeHome
+from rogatory.node.keys import KeyPurpose, load_age_identity, load_signing_key
+from rogatory.package import layout
+from rogatory.package.card import message_key_name
+from rogatory.store.database import Database
+from rogatory.store.schema import EvidenceItemRow
+from tests.conftest import ACQ
+
+
+@dataclass
+class Setup:
+    nl: Path
+    jp: Path
+    nl_card: Path
+    jp_card: Path
+    package: Path
+    court_key: Path
+    tmp: Path
+
+
+@pytest.fixture
+def setup(cli, tmp_path: Path) -> Setup:
+    nl, jp = tmp_path / "nl", tmp_path / "jp"
+    assert (
+        cli(
+            "--home",
+            str(nl),
+            "init",
+            "--node-id",
+            "nl.police-cybercrime",
+            "--country",
+            "NL",
+            "--agency",
+            "Politie",
+        ).code
+        == 0
+    )
+    assert (
+        cli(
+            "--home",
+            str(jp),
+            "init",
+            "--node-id",
+            "jp.central-authority",
+            "--country",
+            "JP",
+            "--agency",
+            "MoJ",
+        ).code
+        == 0
+    )
+    ev = tmp_path / "evidence"
+    (ev / "logs").mkdir(parents=True)
+    (ev / "logs" / "auth.log").write_bytes(
+        b"sshd: accepted password for backup from 203.0.113.77\n" * 500
+    )
+    (ev / "note.txt").write_text("ransom note ímynd 東京")
+    big = tmp_path / "disk.raw"
+    big.write_bytes(bytes(range(256)) * 40_000)  # ~10 MB, several age chunks
+    assert (
+        cli(
+            "--home",
+            str(nl),
+            "case",
+            "open",
+            "--reference",
+            "NL-1",
+            "--title",
+            "Ransomware",
+            "--tlp",
+            "AMBER",
+        ).code
+        == 0
+    )
+    r = cli("--home", str(nl), "evidence", "add", "NL-1", str(ev), str(big), *ACQ)
+    assert r.code == 0, r.stderr
+    nl_card, jp_card = tmp_path / "nl.card.json", tmp_path / "jp.card.json"
+    assert cli("--home", str(nl), "node", "card", "--out", str(nl_card)).code == 0
+    assert cli("--home", str(jp), "node", "card", "--out", str(jp_card)).code == 0
+    package = tmp_path / "nl-to-jp.rogpkg"
+    r = cli(
+        "--home",
+        str(nl),
+        "package",
+        "create",
+        "NL-1",
+        "--item",
+        "EV-000001",
+        "--item",
+        "EV-000002",
+        "--to",
+        str(jp_card),
+        "--out",
+        str(package),
+        "--json",
+    )
+    assert r.code == 0, r.stderr
+    court_key = tmp_path / "court.key"
+    court_key.write_text(str(pyrage.x25519.Identity.generate()) + "\n")
+    return Setup(nl, jp, nl_card, jp_card, package, court_key, tmp_path)
+
+
+def jp_identity_file(s: Setup) -> Path:
+    path = s.tmp / "jp-age.key"
+    path.write_text(str(load_age_identity(s.jp / "keys", None)) + "\n")
+    return path
+
+
+def items_in_store(home: Path) -> int:
+    db = Database(NodeHome.open(home).database_url)
+    with db.session() as sess:
+        n = sess.query(EvidenceItemRow).count()
+    db.close()
+    return n
+
+
+def test_create_verify_import_and_history(cli, setup: Setup) -> None:
+    s = setup
+    fp = json.loads(cli("--home", str(s.nl), "node", "card", "--json").stdout)["fingerprint"]
+    report_dir = s.tmp / "report"
+    r = cli(
+        "verify",
+        str(s.package),
+        "--identity",
+        str(jp_identity_file(s)),
+        "--trust",
+        str(s.nl_card),
+        "--fingerprint",
+        fp,
+        "--report",
+        str(report_dir),
+        "--json",
+    )
+    assert r.code == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    assert report["ok"] and "was confirmed out of band" in report["trust_basis"]
+    assert [i["item_id"] for i in report["items"]] == ["EV-000001", "EV-000002"]
+    assert [e["event_type"] for e in report["items"][0]["custody"]] == ["acquisition", "export"]
+    assert (report_dir / "verification-report.html").exists() and (
+        report_dir / "verification-report.pdf"
+    ).exists()
+
+    custody_only = json.loads(
+        cli(
+            "verify",
+            str(s.package),
+            "--identity",
+            str(jp_identity_file(s)),
+            "--trust",
+            str(s.nl_card),
+            "--custody-only",
+            "--json",
+        ).stdout
+    )
+    assert custody_only["ok"] and custody_only["custody_only"]
+    assert not any(
+        c["name"].startswith("bytes of") for i in custody_only["items"] for c in i["checks"]
+    )
+
+    r = cli(
+        "--home",
+        str(s.jp),
+        "package",
+        "import",
+        str(s.package),
+        "--trust",
+        str(s.nl_card),
+        "--json",
+    )
+    assert r.code == 0, r.stderr
+    imported = json.loads(r.stdout)
+    assert imported["case"] == "NL-1" and set(imported["items"]) == {"EV-000001", "EV-000002"}
+    assert cli("--home", str(s.jp), "evidence", "verify", "NL-1").code == 0
+    hist = json.loads(
+        cli(
+            "--home", str(s.jp), "evidence", "history", imported["items"]["EV-000002"], "--json"
+        ).stdout
+    )
+    assert [f["event"]["type"] for f in hist["foreign_events"]] == ["acquisition", "export"]
+    assert all(f["ok"] for f in hist["foreign_events"])
+    assert [e["event"]["type"] for e in hist["events"]] == ["receipt", "verification"]
+    r = cli("--home", str(s.jp), "package", "import", str(s.package), "--trust", str(s.nl_card))
+    assert r.code == 1 and "imported before" in r.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("age") is None or shutil.which("sha256sum") is None,
+    reason="the standard age tool is not installed (Debian package 'age'); .ci/run installs it",
+)
+def test_standard_tools_can_check_a_package(setup: Setup) -> None:
+    s = setup
+    key = jp_identity_file(s)
+    out = s.tmp / "unzipped"
+    with zipfile.ZipFile(s.package) as zf:
+        zf.extractall(out)
+    subprocess.run(
+        ["age", "-d", "-i", str(key), "-o", str(out / "SHA256SUMS"), str(out / "SHA256SUMS.age")],
+        check=True,
+    )
+    for enc in sorted((out / "payload").glob("*.age")):
+        subprocess.run(
+            ["age", "-d", "-i", str(key), "-o", str(enc.with_suffix("")), str(enc)], check=True
+        )
+    res = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.count(": OK") == 3, res.stdout + res.stderr
+    tar = subprocess.run(
+        ["age", "-d", "-i", str(key), str(out / "custody.tar.age")], capture_output=True, check=True
+    ).stdout
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        names = t.getnames()
+    assert (
+        "policy.tlog-policy" in names and "event-0.tlog-proof" in names and "event-0.leaf" in names
+    )
+    # the tlog-proof files verify with the C2SP proof rules from the .leaf file and the policy alone
+    from rogatory.custody.policy import Policy
+    from rogatory.custody.tlogproof import TlogProof, check_proof
+
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+
+        def read(name: str) -> bytes:
+            f = t.extractfile(name)
+            assert f is not None
+            return f.read()
+
+        policy = Policy.parse(read("policy.tlog-policy").decode())
+        checked = check_proof(
+            TlogProof.unmarshal(read("event-0.tlog-proof")), read("event-0.leaf"), policy
+        )
+    assert checked.index == 0
+
+
+# ------------------------------------------------------------ bad packages
+
+
+def rebuild(
+    s: Setup,
+    out: Path,
+    *,
+    edit_manifest: Any = None,
+    signer_key: Any = None,
+    extra_members: dict[str, tuple[bytes, int]] | None = None,
+    drop: str | None = None,
+    replace: dict[str, bytes] | None = None,
+) -> Path:
+    """Copy the package, optionally re-signing an edited manifest (as an insider with the sender's key)."""
+    jp_ident = load_age_identity(s.jp / "keys", None)
+    recipient = jp_ident.to_public()
+    with zipfile.ZipFile(s.package) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            if info.filename == drop:
+                continue
+            data = src.read(info.filename)
+            if replace and info.filename in replace:
+                data = replace[info.filename]
+            if info.filename == layout.ENVELOPE and (edit_manifest or signer_key):
+                note = pyrage.decrypt(data, [jp_ident])
+                manifest = json.loads(note.decode().split("\n\n")[0])
+                if edit_manifest:
+                    edit_manifest(manifest)
+                key = signer_key or load_signing_key(s.nl / "keys", KeyPurpose.MESSAGE, None)
+                signed = sign_note(
+                    canonical_json(manifest).decode() + "\n",
+                    [NoteSigner.ed25519(message_key_name("nl.police-cybercrime"), key)],
+                )
+                data = pyrage.encrypt(signed, [recipient])
+            dst.writestr(info.filename, data)
+        for name, (data, compress) in (extra_members or {}).items():
+            dst.writestr(zipfile.ZipInfo(name), data, compress_type=compress)
+    return out
+
+
+def import_fails(cli, s: Setup, package: Path, *needles: str, trust: Path | None = None) -> None:
+    before = items_in_store(s.jp)
+    r = cli(
+        "--home", str(s.jp), "package", "import", str(package), "--trust", str(trust or s.nl_card)
+    )
+    assert r.code != 0, r.stdout
+    for n in needles:
+        assert n in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert items_in_store(s.jp) == before, "nothing from a failed package enters the store"
+    assert not list((s.jp / "blobs" / "tmp").glob("rogatory-staging-*")), (
+        "no staged plaintext is left behind"
+    )
+
+
+def test_tampered_payload_is_refused(cli, setup: Setup) -> None:
+    with zipfile.ZipFile(setup.package) as zf:
+        data = bytearray(zf.read("payload/000002.age"))
+    data[len(data) // 2] ^= 0x01
+    bad = rebuild(setup, setup.tmp / "bad.rogpkg", replace={"payload/000002.age": bytes(data)})
+    import_fails(cli, setup, bad, "does not decrypt intact")
+
+
+def test_truncated_payload_is_refused(cli, setup: Setup) -> None:
+    with zipfile.ZipFile(setup.package) as zf:
+        data = zf.read("payload/000002.age")
+    bad = rebuild(
+        setup, setup.tmp / "bad.rogpkg", replace={"payload/000002.age": data[: len(data) - 70_000]}
+    )
+    import_fails(cli, setup, bad, "does not decrypt intact")
+
+
+def test_truncated_package_file_is_refused(cli, setup: Setup) -> None:
+    bad = setup.tmp / "cut.rogpkg"
+    bad.write_bytes(setup.package.read_bytes()[: setup.package.stat().st_size // 2])
+    import_fails(cli, setup, bad, "truncated")
+
+
+def test_tampered_manifest_breaks_the_signature(cli, setup: Setup) -> None:
+    jp_ident = load_age_identity(setup.jp / "keys", None)
+    with zipfile.ZipFile(setup.package) as zf:
+        note = pyrage.decrypt(zf.read(layout.ENVELOPE), [jp_ident])
+    forged = note.replace(b'"acquired_by":"Insp. Test, NL police"', b'"acquired_by":"Someone Else"')
+    assert forged != note
+    bad = rebuild(
+        setup,
+        setup.tmp / "bad.rogpkg",
+        replace={layout.ENVELOPE: pyrage.encrypt(forged, [jp_ident.to_public()])},
+    )
+    import_fails(cli, setup, bad, "manifest signature")
+
+
+def test_package_for_another_recipient(cli, setup: Setup) -> None:
+    r = cli(
+        "verify",
+        str(setup.package),
+        "--identity",
+        str(setup.court_key),
+        "--trust",
+        str(setup.nl_card),
+    )
+    assert r.code == 2 and "not addressed to your key" in r.stderr
+
+
+def test_signature_by_an_untrusted_key(cli, setup: Setup) -> None:
+    import_fails(
+        cli,
+        setup,
+        setup.package,
+        "manifest signature",
+        "NOT signed by the trusted key",
+        trust=setup.jp_card,
+    )
+
+
+def test_wrong_fingerprint_is_refused(cli, setup: Setup) -> None:
+    r = cli(
+        "verify",
+        str(setup.package),
+        "--identity",
+        str(jp_identity_file(setup)),
+        "--trust",
+        str(setup.nl_card),
+        "--fingerprint",
+        "0000 0000 0000 0000 0000 0000 0000 0000 0000 0000",
+    )
+    assert r.code == 2 and "not the one you confirmed" in r.stderr
+
+
+def test_path_traversal_member_is_refused(cli, setup: Setup) -> None:
+    bad = rebuild(
+        setup,
+        setup.tmp / "bad.rogpkg",
+        extra_members={"../../etc/cron.d/evil": (b"x", zipfile.ZIP_STORED)},
+    )
+    import_fails(cli, setup, bad, "unexpected member '../../etc/cron.d/evil'")
+    bad2 = rebuild(
+        setup, setup.tmp / "bad2.rogpkg", extra_members={"/abs/path": (b"x", zipfile.ZIP_STORED)}
+    )
+    import_fails(cli, setup, bad2, "unexpected member")
+
+
+def test_absolute_or_parent_paths_in_the_manifest_are_refused(cli, setup: Setup) -> None:
+    def evil(m: dict) -> None:
+        m["items"][0]["files"][-1]["path"] = "../../../home/user/.bashrc"
+
+    bad = rebuild(setup, setup.tmp / "bad.rogpkg", edit_manifest=evil)
+    import_fails(cli, setup, bad, "could escape its folder")
+
+
+def test_decompression_bomb_is_refused(cli, setup: Setup) -> None:
+    bomb = bytes(50 << 20)  # 50 MiB of zeros deflates to ~50 KB
+    bad = rebuild(
+        setup,
+        setup.tmp / "bomb.rogpkg",
+        drop="payload/000000.age",
+        extra_members={"payload/000000.age": (bomb, zipfile.ZIP_DEFLATED)},
+    )
+    assert bad.stat().st_size < 1_000_000 + setup.package.stat().st_size
+    import_fails(cli, setup, bad, "decompression bomb")
+
+
+def test_proof_that_does_not_match_its_checkpoint(cli, setup: Setup) -> None:
+    def swap_proof(m: dict) -> None:
+        ev = m["items"][0]["custody"]["events"]
+        proof = base64.b64decode(ev[0]["tlog_proof"]).decode()
+        head, rest = proof.split("\nindex ", 1)
+        index, tail = rest.split("\n", 1)
+        ev[0]["tlog_proof"] = base64.b64encode(
+            f"{head}\nindex {int(index) + 1}\n{tail}".encode()
+        ).decode()
+
+    bad = rebuild(setup, setup.tmp / "bad.rogpkg", edit_manifest=swap_proof)
+    import_fails(cli, setup, bad, "step 4 (inclusion proof)")
+
+
+def test_witness_quorum_not_met(cli, setup: Setup) -> None:
+    card = json.loads(setup.nl_card.read_text())
+    jp_witness = json.loads(setup.jp_card.read_text())["keys"]["witness"]
+    card["policy"] = card["policy"].replace("quorum none", f"witness jp {jp_witness}\nquorum jp")
+    strict = setup.tmp / "nl-strict.card.json"
+    strict.write_text(json.dumps(card))
+    import_fails(cli, setup, setup.package, "step 3 (witness cosignatures)", trust=strict)
