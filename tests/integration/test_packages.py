@@ -433,3 +433,56 @@ def test_witness_quorum_not_met(cli, setup: Setup) -> None:
     strict = setup.tmp / "nl-strict.card.json"
     strict.write_text(json.dumps(card))
     import_fails(cli, setup, setup.package, "step 3 (witness cosignatures)", trust=strict)
+
+
+def test_reissue_to_a_court_keeps_the_senders_signatures(cli, setup: Setup) -> None:
+    s = setup
+    court_pub = s.tmp / "court.pub"
+    court_pub.write_text(
+        str(pyrage.x25519.Identity.from_str(s.court_key.read_text().strip()).to_public()) + "\n"
+    )
+    reissued = s.tmp / "for-court.rogpkg"
+    r = cli(
+        "--home",
+        str(s.jp),
+        "package",
+        "reissue",
+        str(s.package),
+        "--trust",
+        str(s.nl_card),
+        "--to",
+        str(court_pub),
+        "--out",
+        str(reissued),
+        "--json",
+    )
+    assert r.code == 0, r.stderr
+    # the court holds only the two node cards and its own key: no node, no network
+    r = cli(
+        "verify",
+        str(reissued),
+        "--identity",
+        str(s.court_key),
+        "--trust",
+        str(s.nl_card),
+        "--trust",
+        str(s.jp_card),
+        "--json",
+    )
+    assert r.code == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    assert report["ok"]
+    assert any(c["name"] == "reissue statement" and c["ok"] for c in report["checks"])
+    assert [e["event_type"] for e in report["items"][0]["custody"]] == [
+        "acquisition",
+        "export",
+        "disclosure",
+    ]
+    assert report["items"][0]["custody"][2]["origin"] == "rogatory/jp.central-authority/custody"
+    # without the reissuer's card the reissue cannot be trusted
+    r = cli("verify", str(reissued), "--identity", str(s.court_key), "--trust", str(s.nl_card))
+    assert r.code == 1 and "whose node card was not given" in r.stderr
+    # the original recipient cannot open the reissued package, the court cannot open the original
+    r = cli("verify", str(s.package), "--identity", str(s.court_key), "--trust", str(s.nl_card))
+    assert r.code == 2
+    assert cli("--home", str(s.jp), "log", "verify").code == 0

@@ -16,13 +16,13 @@ from rogatory.cli.common import (
     out,
     settings,
 )
-from rogatory.custody.log import origin_for
+from rogatory.custody.log import CustodyLog, origin_for
 from rogatory.custody.note import ALG_COSIGNATURE_V1, ALG_ED25519, format_vkey
 from rogatory.custody.witnessing import witness_name
 from rogatory.errors import UsageError
 from rogatory.node.home import CONFIG_NAME, NodeHome, read_passphrase
 from rogatory.node.identity import ROLES, NodeIdentity
-from rogatory.node.keys import KeyPurpose, public_key_bytes, public_keys
+from rogatory.node.keys import KeyPurpose, load_signing_key, public_key_bytes, public_keys
 from rogatory.store.database import Database
 
 node_app = typer.Typer(help="Show this node's identity and keys.", no_args_is_help=True)
@@ -114,6 +114,10 @@ def init(
         settings.home_path(), identity, passphrase, database_url
     )
     db = Database(home.database_url)
+    # the log key enters the key history now, so the node's card and policy name it from the start
+    CustodyLog(
+        db, identity.node_id, load_signing_key(home.keys_dir, KeyPurpose.LOG, passphrase), home.path
+    ).ensure_key_registered()
     db.close()
     result = {
         "home": str(home.path),

@@ -135,11 +135,18 @@ def verify(
         typer.Option("--identity", help="The recipient's age identity file (AGE-SECRET-KEY-1…)."),
     ],
     trust: Annotated[
-        Path, typer.Option("--trust", help="The sender's node card, obtained by a trusted route.")
+        list[Path],
+        typer.Option(
+            "--trust",
+            help="The sender's node card, obtained by a trusted route (repeat for a reissuer's card).",
+        ),
     ],
     fingerprint_opt: Annotated[
-        str | None,
-        typer.Option("--fingerprint", help="The card fingerprint you confirmed out of band."),
+        list[str] | None,
+        typer.Option(
+            "--fingerprint",
+            help="Card fingerprint confirmed out of band (repeatable, in --trust order).",
+        ),
     ] = None,
     report_dir: Annotated[
         Path | None, typer.Option("--report", help="Write verification-report.html and .pdf here.")
@@ -155,13 +162,14 @@ def verify(
     """Verify a package offline: signatures, every byte, every custody event; no network, no node needed."""
     from rogatory.package.verify import verify_package
 
-    sender = load_trust(trust, fingerprint_opt)
+    fps = list(fingerprint_opt or [])
+    senders = [load_trust(card, fps[i] if i < len(fps) else None) for i, card in enumerate(trust)]
     ident = _identity(identity)
     with ProgressBar("verifying", enabled=not json_out) as bar:
         result = verify_package(
             package,
             ident,
-            sender,
+            senders,
             custody_only=custody_only,
             progress=bar.advance,
             planned=lambda total: bar.planned(total, 0),
@@ -266,3 +274,63 @@ def package_import(
     )
     for theirs, mine in result.items.items():
         out.print(f"  {escape(theirs)} → {mine} (receipt recorded in the custody log)")
+
+
+@package_app.command(
+    "reissue",
+    epilog="Example: rogatory package reissue nl-to-jp.rogpkg --trust nl.police-cybercrime.card.json --to court.age.pub --out for-the-court.rogpkg",
+)
+def package_reissue(
+    package: Annotated[Path, typer.Argument(help="A package addressed to this node.")],
+    trust: Annotated[Path, typer.Option("--trust", help="The original sender's node card.")],
+    to: Annotated[
+        str,
+        typer.Option("--to", help="New recipient: an age1… key, an age key file, or a node card."),
+    ],
+    out_file: Annotated[
+        Path, typer.Option("--out", help="The reissued package to write (must not exist).")
+    ],
+    fingerprint_opt: Annotated[
+        str | None, typer.Option("--fingerprint", help="The sender card's fingerprint.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Re-encrypt a received package for a court or the defence; the sender's signatures stay verifiable."""
+    from rogatory.node.keys import load_age_identity
+    from rogatory.package.reissue import reissue_package
+
+    home = open_home()
+    db = open_database(home)
+    log = open_custody_log(home, db)
+    pw = passphrase_for(home)
+    recipient = parse_recipient(to)
+    package_id, warnings = reissue_package(
+        home,
+        db,
+        log,
+        load_signing_key(home.keys_dir, KeyPurpose.MESSAGE, pw),
+        load_age_identity(home.keys_dir, pw),
+        load_trust(trust, fingerprint_opt),
+        package,
+        recipient,
+        out_file,
+    )
+    if json_out:
+        emit_json(
+            {
+                "package_id": package_id,
+                "reissued_to": recipient.label,
+                "out": str(out_file),
+                "warnings": warnings,
+            }
+        )
+    else:
+        out.print(f"package {package_id} reissued to {escape(recipient.label)}: {out_file}")
+        out.print(
+            "  disclosure recorded in this node's custody log; the recipient verifies with both node cards:"
+        )
+        out.print(
+            f"  rogatory verify {out_file} --identity KEY --trust SENDER-CARD --trust {escape(str(home.config.identity.node_id))}-CARD"
+        )
+    for w in warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}")

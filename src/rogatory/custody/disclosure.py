@@ -41,6 +41,11 @@ def node_policy(log: CustodyLog, quorum: str) -> str:
     with log.db.session() as s:
         keys = list(s.scalars(select(LogKeyRow).order_by(LogKeyRow.id)))
         witnesses = list(s.scalars(select(WitnessRow).order_by(WitnessRow.name)))
+    if not keys:
+        raise CustodyError(
+            "the custody-log key is not in the key history yet",
+            "run 'rogatory log checkpoint' once",
+        )
     lines = [f"# tlog-policy for {log.origin}"]
     for k in keys:
         until = k.valid_until.isoformat(timespec="seconds") if k.valid_until else "now"

@@ -11,6 +11,9 @@ Members (nothing else is allowed):
 ``custody.tar.age``    per custody event its statement, salt, leaf and
                        c2sp.org/tlog-proof@v1 file, plus the sender's tlog-policy
 ``payload/NNNNNN.age``  the bytes of one file of an item, encrypted with age
+``reissue.age``        only in a reissued package: the holder's signed statement
+                       that it re-encrypted the package for a new recipient
+                       (a court, the defence), with its disclosure events' proofs
 =====================  ===========================================================
 
 Member names carry no case data; a package is opaque to anyone without the
@@ -31,6 +34,8 @@ README = "README.txt"
 ENVELOPE = "envelope.age"
 SUMS = "SHA256SUMS.age"
 CUSTODY = "custody.tar.age"
+REISSUE = "reissue.age"
+REISSUE_FORMAT = "rogatory-reissue/v1"
 PAYLOAD = re.compile(r"^payload/[0-9]{6}\.age$")
 MAX_ENVELOPE = 256 << 20
 """Largest envelope (encrypted manifest) accepted, bytes."""
@@ -72,7 +77,7 @@ def open_package(path: Path) -> zipfile.ZipFile:
     names = set()
     for info in zf.infolist():
         name = info.filename
-        if name not in (README, ENVELOPE, SUMS, CUSTODY) and not PAYLOAD.match(name):
+        if name not in (README, ENVELOPE, SUMS, CUSTODY, REISSUE) and not PAYLOAD.match(name):
             zf.close()
             raise IntegrityError(
                 f"the package contains an unexpected member {name!r} (check: structure)",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
+import iso3166
 from reportlab.lib import colors  # type: ignore[import-untyped]
 from reportlab.lib.enums import TA_LEFT  # type: ignore[import-untyped]
 from reportlab.lib.fonts import addMapping  # type: ignore[import-untyped]
@@ -38,7 +40,15 @@ from reportlab.lib.units import mm  # type: ignore[import-untyped]
 from reportlab.pdfbase import pdfmetrics  # type: ignore[import-untyped]
 from reportlab.pdfbase.ttfonts import TTFont  # type: ignore[import-untyped]
 from reportlab.pdfgen.canvas import Canvas  # type: ignore[import-untyped]
-from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle  # type: ignore[import-untyped]
+from reportlab.platypus import (  # type: ignore[import-untyped]
+    CondPageBreak,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
 from rogatory.package.report_model import CheckResult, CustodyStep, ItemReport, PackageReport
 
@@ -326,7 +336,7 @@ def _received_rows(report: PackageReport) -> list[_Row]:
         _Row("Package id", _or_none(report.package_id), mono=True),
         _Row("Sending agency", _or_none(sender.get("agency"))),
         _Row("Sending node", _or_none(sender.get("node_id")), mono=True),
-        _Row("Sender's country", _or_none(sender.get("country"))),
+        _Row("Sender's country", _country(sender.get("country"))),
     ]
     for key in sorted(set(sender) - {"agency", "node_id", "country"}):
         rows.append(_Row(f"Sender: {key.replace('_', ' ')}", _or_none(sender[key])))
@@ -348,11 +358,20 @@ def _received_rows(report: PackageReport) -> list[_Row]:
     return rows
 
 
-def _trust_sentence(report: PackageReport) -> str:
-    return (
-        "The package's signatures were checked against the sender's public key, which was "
-        "trusted on this basis:"
-    )
+TRUST_SENTENCE = (
+    "The package's signatures were checked against the sender's public key, which was "
+    "trusted on this basis:"
+)
+
+
+def _country(code: Any) -> str:
+    """``BR`` → ``BR — Brazil`` (ISO 3166-1); anything else as given."""
+    text = _or_none(code)
+    try:
+        name = iso3166.countries.get(text.strip()).name
+    except (KeyError, AttributeError):
+        return text
+    return f"{text} — {name}"
 
 
 def _item_rows(item: ItemReport) -> list[_Row]:
@@ -390,7 +409,7 @@ def _acquisition_sentence(acq: dict[str, Any]) -> str:
     tool = _text(acq.get("tool")).strip()
     if tool:
         parts.append(f"using {tool}")
-    sentence = ", ".join(parts) + "."
+    sentence = "; ".join(parts) + "."
     authority = _text(acq.get("authority")).strip()
     if authority:
         sentence += f" Legal authority stated: {authority}."
@@ -491,33 +510,23 @@ def _ewf_rows(ewf: dict[str, Any]) -> list[_Row]:
     return rows
 
 
-def _logged_by(step: CustodyStep) -> str:
-    if not step.provably_logged_by:
-        return "not established (no witness cosignature)"
-    text = step.provably_logged_by
-    if step.cosigned_by:
-        text += "\ncosigned by:" + "".join(
-            f"\n• {name} ({when})" for name, when in step.cosigned_by.items()
-        )
-    return text
-
-
 @dataclass(frozen=True)
 class _CustodyCells:
     number: str
     time: str
     event: str
     actor: str
-    node: str
     purpose: str
     checks: list[CheckResult]
-    logged_by: str
+    logged_by: str | None
+    cosigners: list[tuple[str, str]]
 
 
 def _custody_cells(n: int, step: CustodyStep) -> _CustodyCells:
     actor = step.actor.strip() or "not stated"
     if step.role.strip():
         actor += f" ({step.role.strip()})"
+    actor += f"\nnode {_or_none(step.node)}\nentry {step.index} of log\n{_or_none(step.origin)}"
     purpose = step.purpose.strip() or "not stated"
     if step.note.strip():
         purpose += f"\nNote: {step.note.strip()}"
@@ -526,23 +535,28 @@ def _custody_cells(n: int, step: CustodyStep) -> _CustodyCells:
         time=_or_none(step.time),
         event=_or_none(step.event_type),
         actor=actor,
-        node=f"{_or_none(step.node)}\nlog {_or_none(step.origin)}, entry {step.index}",
         purpose=purpose,
         checks=list(step.checks),
-        logged_by=_logged_by(step),
+        logged_by=step.provably_logged_by or None,
+        cosigners=[(str(k), str(v)) for k, v in step.cosigned_by.items()],
     )
 
+
+NOT_LOGGED = "not established (no witness cosignature)"
 
 CUSTODY_HEADERS = (
     "#",
     "Time (UTC)",
     "Event",
-    "Actor (role)",
-    "Node and log",
+    "Actor (role), node and log entry",
     "Purpose or legal basis",
     "Checks",
-    "Provably logged by",
+    "Provably logged by (witnesses that cosigned)",
 )
+_CUSTODY_WIDTHS = (4, 12, 11, 21, 15, 15, 22)
+"""Column widths of the custody table, in per cent (HTML and PDF alike)."""
+
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 
 
 # --------------------------------------------------------------------------- characters
@@ -568,7 +582,8 @@ def _marker(ch: str) -> str:
 
 
 def _h(value: Any) -> str:
-    """Escape ``value`` for HTML text or attribute; hidden characters become visible markers."""
+    """Escape ``value`` for HTML text content (not attributes: it emits ``<br>`` and
+    ``<span>``); hidden characters become visible markers."""
     out: list[str] = []
     run: list[str] = []
     for ch in _normalise(_text(value)):
@@ -586,6 +601,14 @@ def _h(value: Any) -> str:
             run.append(ch)
     out.append(html.escape("".join(run), quote=True))
     return "".join(out)
+
+
+def _h_time(value: str) -> str:
+    """An ISO 8601 time, escaped, allowed to wrap before its ``T``."""
+    if _ISO_TIME.fullmatch(value):
+        date, _, rest = value.partition("T")
+        return f"{_h(date)}<wbr>T{_h(rest)}"
+    return _h(value)
 
 
 def _h_plain(value: Any) -> str:
@@ -609,10 +632,10 @@ p { margin: 1.5mm 0; }
 .sub { color: #444; margin-top: 0; }
 .verdict { border: 2.5px solid; border-radius: 2mm; padding: 3mm 4mm; margin: 4mm 0;
   break-inside: avoid; page-break-inside: avoid; }
-.verdict.ok { border-color: #1e6b34; background: #e9f5ec; }
-.verdict.fail { border-color: #a61b1b; background: #fbeaea; }
+.verdict-ok { border-color: #1e6b34; background: #e9f5ec; }
+.verdict-fail { border-color: #a61b1b; background: #fbeaea; }
 .verdict .word { font-size: 12pt; font-weight: bold; margin: 0 0 1.5mm 0; }
-.verdict.ok .word { color: #1e6b34; } .verdict.fail .word { color: #a61b1b; }
+.verdict-ok .word { color: #1e6b34; } .verdict-fail .word { color: #a61b1b; }
 .verdict .headline { font-size: 12.5pt; font-weight: bold; }
 table { width: 100%; border-collapse: collapse; table-layout: fixed; margin: 1.5mm 0 2mm 0; }
 th, td { border: 0.6px solid #999; padding: 1.2mm 1.6mm; text-align: left; vertical-align: top;
@@ -622,16 +645,13 @@ tr { break-inside: avoid; page-break-inside: avoid; }
 table.facts th { width: 32%; background: #f3f3f3; font-weight: bold; }
 table.checks col.mark { width: 17%; } table.checks col.name { width: 25%; }
 table.custody { font-size: 8.5pt; }
-table.custody col.n { width: 4%; } table.custody col.time { width: 12%; }
-table.custody col.event { width: 10%; } table.custody col.actor { width: 13%; }
-table.custody col.node { width: 14%; } table.custody col.purpose { width: 15%; }
-table.custody col.checks { width: 15%; } table.custody col.logged { width: 17%; }
 table.failures col.where { width: 34%; } table.failures col.name { width: 20%; }
 code, .mono { font-family: "DejaVu Sans Mono", Consolas, "Liberation Mono", monospace;
   font-size: 0.92em; word-break: break-all; overflow-wrap: anywhere; }
 .pass { color: #1e6b34; font-weight: bold; white-space: nowrap; }
 .fail { color: #a61b1b; font-weight: bold; }
 td.bad { color: #a61b1b; font-weight: bold; }
+tr.failed td, table.failures td { background: #fbeaea; }
 .cp { border: 1px dotted #8a4b00; color: #8a4b00; font-family: monospace; font-size: 0.85em;
   padding: 0 0.5mm; }
 .item { border-top: 3px double #555; margin-top: 8mm; }
@@ -652,6 +672,10 @@ def _h_mark(ok: bool, words: bool = True) -> str:
     return '<span class="fail">✗' + (" FAILED" if words else "") + "</span>"
 
 
+def _h_row(ok: bool) -> str:
+    return "" if ok else ' class="failed"'
+
+
 def _h_facts(rows: Iterable[_Row]) -> str:
     body = []
     for r in rows:
@@ -665,7 +689,8 @@ def _h_checks(checks: Sequence[CheckResult], empty: str) -> str:
     if not checks:
         return f"<p><em>{_h(empty)}</em></p>"
     rows = "".join(
-        f"<tr><td>{_h_mark(c.ok)}</td><td>{_h(c.name)}</td><td>{_h(c.detail)}</td></tr>"
+        f"<tr{_h_row(c.ok)}><td>{_h_mark(c.ok)}</td><td>{_h(c.name)}</td>"
+        f"<td>{_h(c.detail)}</td></tr>"
         for c in checks
     )
     return (
@@ -678,10 +703,7 @@ def _h_checks(checks: Sequence[CheckResult], empty: str) -> str:
 def _h_custody(item: ItemReport) -> str:
     if not item.custody:
         return "<p><em>The package holds no custody event for this item.</em></p>"
-    cols = "".join(
-        f'<col class="{c}">'
-        for c in ("n", "time", "event", "actor", "node", "purpose", "checks", "logged")
-    )
+    cols = "".join(f'<col style="width:{w}%">' for w in _CUSTODY_WIDTHS)
     head = "".join(f'<th scope="col">{_h(h)}</th>' for h in CUSTODY_HEADERS)
     body = []
     for n, step in enumerate(item.custody, 1):
@@ -691,16 +713,24 @@ def _h_custody(item: ItemReport) -> str:
             if cells.checks
             else "<em>no checks recorded</em>"
         )
+        if cells.logged_by is None:
+            logged = f"<em>{_h(NOT_LOGGED)}</em>"
+        else:
+            logged = f"<strong>{_h_time(cells.logged_by)}</strong>"
+            if cells.cosigners:
+                logged += "<br>cosigned by:" + "".join(
+                    f"<br>• {_h(name)} ({_h_time(when)})" for name, when in cells.cosigners
+                )
         body.append(
-            f"<tr><td>{_h(cells.number)}</td><td>{_h(cells.time)}</td><td>{_h(cells.event)}</td>"
-            f"<td>{_h(cells.actor)}</td><td>{_h(cells.node)}</td><td>{_h(cells.purpose)}</td>"
-            f"<td>{checks}</td><td>{_h(cells.logged_by)}</td></tr>"
+            f"<tr{_h_row(step.ok)}><td>{_h(cells.number)}</td><td>{_h_time(cells.time)}</td>"
+            f"<td>{_h(cells.event)}</td><td>{_h(cells.actor)}</td><td>{_h(cells.purpose)}</td>"
+            f"<td>{checks}</td><td>{logged}</td></tr>"
         )
     details = []
     for n, step in enumerate(item.custody, 1):
         for c in step.checks:
             details.append(
-                f"<tr><td>{n}</td><td>{_h_mark(c.ok)}</td><td>{_h(c.name)}</td>"
+                f"<tr{_h_row(c.ok)}><td>{n}</td><td>{_h_mark(c.ok)}</td><td>{_h(c.name)}</td>"
                 f"<td>{_h(c.detail)}</td></tr>"
             )
     out = (
@@ -746,7 +776,7 @@ def render_html(report: PackageReport) -> str:
         f"<header><h1>{_h(TITLE)}</h1>",
         f'<p class="sub">Package <span class="mono">{_h(report.package_file)}</span>, '
         f"case {_h(_or_none(report.case))}, verified {_h(report.verified_at)} (UTC)</p></header>",
-        f'<section class="verdict {"ok" if v.ok else "fail"}" aria-label="Verdict">'
+        f'<section class="verdict {"verdict-ok" if v.ok else "verdict-fail"}" aria-label="Verdict">'
         f'<p class="word">{"✓" if v.ok else "✗"} Verdict: {_h(v.status)}</p>'
         f'<p class="headline">{_h(v.headline)}</p><p>{_h(v.explanation)}</p></section>',
     ]
@@ -770,7 +800,7 @@ def render_html(report: PackageReport) -> str:
     )
     parts.append(
         '<section id="identity"><h2>2. How the sender\'s identity was established</h2>'
-        f"<p>{_h(_trust_sentence(report))}</p>"
+        f"<p>{_h(TRUST_SENTENCE)}</p>"
         f'<p class="mono">{_h(_or_none(report.trust_basis))}</p></section>'
     )
     parts.append(
@@ -1000,7 +1030,6 @@ def _pdf_story(report: PackageReport, fonts: _Fonts) -> list[Any]:
         leading=16,
         spaceBefore=10,
         spaceAfter=4,
-        keepWithNext=1,
     )
     s_h3 = ParagraphStyle(
         "h3",
@@ -1010,7 +1039,6 @@ def _pdf_story(report: PackageReport, fonts: _Fonts) -> list[Any]:
         leading=14,
         spaceBefore=10,
         spaceAfter=3,
-        keepWithNext=1,
     )
     s_h4 = ParagraphStyle(
         "h4",
@@ -1020,7 +1048,6 @@ def _pdf_story(report: PackageReport, fonts: _Fonts) -> list[Any]:
         leading=12.5,
         spaceBefore=6,
         spaceAfter=2,
-        keepWithNext=1,
     )
     s_cell = ParagraphStyle("cell", base, fontSize=8.5, leading=10.5)
     s_cell_b = ParagraphStyle("cellb", s_cell, fontName=fonts.bold)
@@ -1033,6 +1060,12 @@ def _pdf_story(report: PackageReport, fonts: _Fonts) -> list[Any]:
     def para(value: Any, style: ParagraphStyle) -> Paragraph:
         return Paragraph(_rl(value, style.fontName, fonts), style)
 
+    def head(value: str, style: ParagraphStyle) -> list[Any]:
+        """A heading, moved to the next page when less than a few lines would follow it
+        (``CondPageBreak``; ``keepWithNext`` would push whole long tables to a new page)."""
+        room = 45 * mm if style.name == "h2" else 30 * mm
+        return [CondPageBreak(room), para(value, style)]
+
     def mark(ok: bool, words: bool = True) -> str:
         sym = "✓" if ok else "✗"
         if not fonts.has(fonts.regular, sym):
@@ -1040,6 +1073,13 @@ def _pdf_story(report: PackageReport, fonts: _Fonts) -> list[Any]:
         word = ("passed" if ok else "FAILED") if words or not sym else ""
         text = f"{sym} {word}".strip()
         return f'<font color="{"#1e6b34" if ok else "#a61b1b"}"><b>{text}</b></font>'
+
+    def rl_time(value: str, split: bool = False) -> str:
+        """An ISO 8601 time as mark-up; with ``split``, on two lines (date, then ``T…``)."""
+        if split and _ISO_TIME.fullmatch(value):
+            date, _, rest = value.partition("T")
+            return _rl(date, fonts.regular, fonts) + "<br/>T" + _rl(rest, fonts.regular, fonts)
+        return _rl(value, fonts.regular, fonts)
 
     grid = [
         ("GRID", (0, 0), (-1, -1), 0.5, colors.HexColor("#999999")),
@@ -1050,6 +1090,15 @@ def _pdf_story(report: PackageReport, fonts: _Fonts) -> list[Any]:
         ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
     ]
     header_bg = [("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8"))]
+
+    def bad_rows(flags: Sequence[bool], first: int = 1) -> list[Any]:
+        """Table-style commands tinting the rows (after the header) whose flag is false."""
+        tint = colors.HexColor("#fbeaea")
+        return [
+            ("BACKGROUND", (0, first + i), (-1, first + i), tint)
+            for i, ok in enumerate(flags)
+            if not ok
+        ]
 
     def table(
         data: list[list[Any]], widths: list[float], style: list[Any], repeat: int = 0
@@ -1085,7 +1134,10 @@ def _pdf_story(report: PackageReport, fonts: _Fonts) -> list[Any]:
             data.append(
                 [Paragraph(mark(c.ok), s_cell), para(c.name, s_cell), para(c.detail, s_cell)]
             )
-        return table(data, [0.15 * width, 0.25 * width, 0.6 * width], header_bg, repeat=1)
+        flags = [c.ok for c in checks]
+        return table(
+            data, [0.15 * width, 0.25 * width, 0.6 * width], header_bg + bad_rows(flags), repeat=1
+        )
 
     v = _verdict(report)
     story: list[Any] = [
@@ -1146,54 +1198,59 @@ def _pdf_story(report: PackageReport, fonts: _Fonts) -> list[Any]:
                 ]
             )
         story += [
-            para("Failed checks", s_h2),
-            table(data, [0.06 * width, 0.32 * width, 0.2 * width, 0.42 * width], header_bg, 1),
+            *head("Failed checks", s_h2),
+            table(
+                data,
+                [0.06 * width, 0.32 * width, 0.2 * width, 0.42 * width],
+                header_bg + bad_rows([False] * len(v.failures)),
+                1,
+            ),
         ]
-    story += [para("1. What was received", s_h2), facts(_received_rows(report))]
+    story += [*head("1. What was received", s_h2), facts(_received_rows(report))]
     story += [
-        para("2. How the sender's identity was established", s_h2),
-        para(_trust_sentence(report), base),
+        *head("2. How the sender's identity was established", s_h2),
+        para(TRUST_SENTENCE, base),
         Spacer(1, 1.5 * mm),
         para(_or_none(report.trust_basis), ParagraphStyle("tb", s_mono, fontSize=8.5)),
     ]
     story += [
-        para("3. Checks on the package as a whole", s_h2),
+        *head("3. Checks on the package as a whole", s_h2),
         checks_table(report.checks, "No package-level check was recorded."),
     ]
-    story.append(para(f"4. Evidence items ({len(report.items)})", s_h2))
+    story += head(f"4. Evidence items ({len(report.items)})", s_h2)
     if not report.items:
         story.append(para("The package contains no evidence item.", base))
-    cw = [0.04, 0.12, 0.1, 0.13, 0.15, 0.15, 0.14, 0.17]
     for i, item in enumerate(report.items, 1):
         badge = mark(item.ok, words=False) + (
             " all checks passed" if item.ok else ' <font color="#a61b1b">checks failed</font>'
         )
-        story.append(
+        story += [
+            CondPageBreak(60 * mm),
             Paragraph(
                 _rl(f"Item {i} of {len(report.items)}: {_item_name(item)}", fonts.bold, fonts)
                 + " — "
                 + badge,
                 s_h3,
-            )
-        )
+            ),
+        ]
         story.append(facts(_item_rows(item)))
-        story.append(para("Acquisition: who, when, where, from what, how", s_h4))
+        story += head("Acquisition: who, when, where, from what, how", s_h4)
         story.append(para(_acquisition_sentence(item.acquisition), base))
         if item.acquisition:
             story += [Spacer(1, 1.5 * mm), facts(_acquisition_rows(item.acquisition))]
         if item.ewf is not None:
             story += [
-                para("EWF image: media hashes stored by the acquisition tool", s_h4),
+                *head("EWF image: media hashes stored by the acquisition tool", s_h4),
                 facts(_ewf_rows(item.ewf)),
             ]
         story += [
-            para("Checks on this item", s_h4),
+            *head("Checks on this item", s_h4),
             checks_table(
                 item.checks,
                 "No check on the item's content was recorded"
                 + (" (custody-only verification)." if report.custody_only else "."),
             ),
-            para(f"Chain of custody ({len(item.custody)} events, oldest first)", s_h4),
+            *head(f"Chain of custody ({len(item.custody)} events, oldest first)", s_h4),
         ]
         if not item.custody:
             story.append(para("The package holds no custody event for this item.", base))
@@ -1209,22 +1266,39 @@ def _pdf_story(report: PackageReport, fonts: _Fonts) -> list[Any]:
                 if cells.checks
                 else "no checks recorded"
             )
+            if cells.logged_by is None:
+                logged = _rl(NOT_LOGGED, fonts.regular, fonts)
+            else:
+                logged = f"<b>{rl_time(cells.logged_by)}</b>"
+                if cells.cosigners:
+                    logged += "<br/>cosigned by:" + "".join(
+                        f"<br/>• {_rl(name, fonts.regular, fonts)}<br/>\u00a0\u00a0{rl_time(when)}"
+                        for name, when in cells.cosigners
+                    )
             data.append(
                 [
                     para(cells.number, s_small),
-                    para(cells.time, s_small),
-                    para(cells.event, s_small_b),
+                    Paragraph(rl_time(cells.time, split=True), s_small),
+                    para(cells.event, s_small),
                     para(cells.actor, s_small),
-                    para(cells.node, s_small),
                     para(cells.purpose, s_small),
                     Paragraph(checks, s_small),
-                    para(cells.logged_by, s_small),
+                    Paragraph(logged, s_small),
                 ]
             )
-        story.append(table(data, [c * width for c in cw], header_bg, repeat=1))
+        story.append(
+            table(
+                data,
+                [c / 100 * width for c in _CUSTODY_WIDTHS],
+                header_bg + bad_rows([s.ok for s in item.custody]),
+                repeat=1,
+            )
+        )
         details: list[list[Any]] = []
+        detail_flags: list[bool] = []
         for n, step in enumerate(item.custody, 1):
             for c in step.checks:
+                detail_flags.append(c.ok)
                 details.append(
                     [
                         para(str(n), s_cell),
@@ -1234,22 +1308,22 @@ def _pdf_story(report: PackageReport, fonts: _Fonts) -> list[Any]:
                     ]
                 )
         if details:
-            head = [
+            columns = [
                 para(h, s_cell_b)
                 for h in ("Event", "Result", "Check", "What was compared, and the result")
             ]
             story += [
-                para("Custody checks in detail", s_h4),
+                *head("Custody checks in detail", s_h4),
                 table(
-                    [head, *details],
+                    [columns, *details],
                     [0.08 * width, 0.14 * width, 0.22 * width, 0.56 * width],
-                    header_bg,
+                    header_bg + bad_rows(detail_flags),
                     1,
                 ),
             ]
     gl = [[para(t, s_cell_b), para(d, s_cell)] for t, d in GLOSSARY]
     story += [
-        para("5. Terms used in this report", s_h2),
+        *head("5. Terms used in this report", s_h2),
         table(gl, [0.25 * width, 0.75 * width], []),
         Spacer(1, 6 * mm),
         KeepTogether(

@@ -26,7 +26,7 @@ import json
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,7 @@ def _decrypt_small(zf: zipfile.ZipFile, name: str, identity: pyrage.x25519.Ident
 def verify_package(
     path: Path,
     identity: pyrage.x25519.Identity,
-    trust: TrustedSender,
+    trusted: TrustedSender | Sequence[TrustedSender],
     *,
     custody_only: bool = False,
     staging_parent: Path | None = None,
@@ -121,7 +121,8 @@ def verify_package(
     Args:
         path: the package file.
         identity: the recipient's age identity.
-        trust: the sender as trusted from its node card.
+        trusted: the node cards trusted out of band: the sender's, and for a
+            reissued package also the reissuer's.
         custody_only: check the manifest and custody proofs without decrypting payloads.
         staging_parent: where to make the staging directory (default: a temp dir).
         keep_staging: keep decrypted payloads when every check passed (for import);
@@ -136,6 +137,10 @@ def verify_package(
             truncated, hostile member names, compression).
         UsageError: not addressed to ``identity`` (the envelope does not decrypt).
     """
+    trusts = [trusted] if isinstance(trusted, TrustedSender) else list(trusted)
+    if not trusts:
+        raise UsageError("no trusted node card given", "give the sender's card with --trust")
+    trust = trusts[0]
     package_sha = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(BLOCK_SIZE):
@@ -209,15 +214,19 @@ def verify_package(
                 CheckResult("format", False, f"unknown package format {manifest.get('format')!r}")
             )
         mine = str(identity.to_public())
-        checks.append(
-            CheckResult(
-                "recipient",
-                manifest["recipient"]["age"] == mine,
-                "the signed manifest names this recipient's key"
-                if manifest["recipient"]["age"] == mine
-                else f"the signed manifest names another recipient ({manifest['recipient']['age']})",
+        reissue = _check_reissue(zf, identity, trusts, manifest, mine, checks)
+        if reissue is None:
+            checks.append(
+                CheckResult(
+                    "recipient",
+                    manifest["recipient"]["age"] == mine,
+                    "the signed manifest names this recipient's key"
+                    if manifest["recipient"]["age"] == mine
+                    else f"the signed manifest names another recipient ({manifest['recipient']['age']})",
+                )
             )
-        )
+        else:
+            report.recipient = f"{reissue[1]['new_recipient']['label']} (reissued by {reissue[1]['reissuer']['agency']})"
         if manifest["sender"]["node_id"] != trust.node_id:
             checks.append(
                 CheckResult(
@@ -247,7 +256,18 @@ def verify_package(
             if planned is not None:
                 planned(total)
         for it in manifest["items"]:
-            report.items.append(_verify_item(it, zf, identity, trust, staging, staged, progress))
+            item_report = _verify_item(it, zf, identity, trust, staging, staged, progress)
+            if reissue is not None:
+                reissuer, statement = reissue
+                for ev in statement["disclosure_events"]:
+                    if ev["sender_item"] == it["item_id"]:
+                        fake = {
+                            "sha256": it["sha256"],
+                            "custody": {"origin": statement["reissuer"]["log_origin"]},
+                        }
+                        step = _verify_event(ev, fake, reissuer, None, check_link=False)
+                        item_report.custody.append(step)
+            report.items.append(item_report)
     finally:
         zf.close()
         if staging is not None and not (keep_staging and report.ok):
@@ -255,6 +275,73 @@ def verify_package(
             staging = None
             staged = {}
     return Verified(report, manifest, staging, staged)
+
+
+def _check_reissue(
+    zf: zipfile.ZipFile,
+    identity: pyrage.x25519.Identity,
+    trusts: list[TrustedSender],
+    manifest: dict[str, Any],
+    mine: str,
+    checks: list[CheckResult],
+) -> tuple[TrustedSender, dict[str, Any]] | None:
+    """Check a reissue statement if the package has one; return (reissuer, statement)."""
+    if layout.REISSUE not in zf.namelist():
+        return None
+    try:
+        note = _decrypt_small(zf, layout.REISSUE, identity)
+        claimed = json.loads(split_note(note)[0])["reissuer"]["node_id"]
+    except (pyrage.DecryptError, NoteError, ValueError, KeyError, TypeError) as exc:
+        checks.append(
+            CheckResult("reissue statement", False, f"the reissue statement is unreadable: {exc}")
+        )
+        return None
+    reissuer = next((t for t in trusts if t.node_id == claimed), None)
+    if reissuer is None:
+        checks.append(
+            CheckResult(
+                "reissue statement",
+                False,
+                f"the package was reissued by {claimed}, whose node card was not given (--trust)",
+            )
+        )
+        return None
+    try:
+        statement = json.loads(open_note(note, [reissuer.message_verifier]).text)
+    except (NoteError, ValueError) as exc:
+        msg = exc.message if isinstance(exc, RogatoryError) else str(exc)
+        checks.append(
+            CheckResult(
+                "reissue statement", False, f"not signed by the trusted key of {claimed}: {msg}"
+            )
+        )
+        return None
+    ok = (
+        statement.get("format") == layout.REISSUE_FORMAT
+        and statement.get("package_id") == manifest["package_id"]
+        and statement.get("original_recipient") == manifest["recipient"]["age"]
+    )
+    checks.append(
+        CheckResult(
+            "reissue statement",
+            ok,
+            f"{reissuer.agency} ({claimed}), to whom the sender addressed the package, re-encrypted it "
+            "and signed a statement saying so"
+            if ok
+            else "the reissue statement does not match this package or its original recipient",
+        )
+    )
+    to_me = statement.get("new_recipient", {}).get("age") == mine
+    checks.append(
+        CheckResult(
+            "recipient",
+            to_me,
+            "the signed reissue statement names this recipient's key"
+            if to_me
+            else "the reissue statement names another recipient",
+        )
+    )
+    return reissuer, statement
 
 
 def _readme_recipient(zf: zipfile.ZipFile) -> str:
@@ -376,7 +463,12 @@ class _FileEntry:
 
 
 def _verify_event(
-    ev: dict[str, Any], it: dict[str, Any], trust: TrustedSender, previous: int | None
+    ev: dict[str, Any],
+    it: dict[str, Any],
+    trust: TrustedSender,
+    previous: int | None,
+    *,
+    check_link: bool = True,
 ) -> CustodyStep:
     index = int(ev["index"])
     origin = str(it["custody"]["origin"])
@@ -449,6 +541,8 @@ def _verify_event(
             else "the event is about another item",
         )
     )
+    if not check_link:
+        return step
     ok_link = event.get("previous") == previous
     step.checks.append(
         CheckResult(
