@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -76,6 +77,11 @@ ACQUISITION = [
 ]
 
 
+def human_size(n: int) -> str:
+    """``2 GiB``, ``256 MiB``."""
+    return f"{n / GiB:g} GiB" if n % GiB == 0 else f"{n / MiB:g} MiB"
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -96,6 +102,15 @@ def cpu_busy(interval: float = 0.5) -> float:
     time.sleep(interval)
     i1, t1 = snap()
     return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        vals = [int(x) for x in fh.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    total = sum(vals[:8])
+    return total - idle, total
 
 
 def wait_for_idle(threshold: float, max_wait: float) -> float:
@@ -136,6 +151,8 @@ def machine_info(rogatory: Sequence[str]) -> dict[str, Any]:
         return text[0] if text else "?"
 
     return {
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "rogatory_src_sha256": source_digest(),
         "nproc": os.cpu_count(),
         "cpu_model": model,
         "cpu_flags": flags,
@@ -147,6 +164,20 @@ def machine_info(rogatory: Sequence[str]) -> dict[str, Any]:
         "sha256sum": version(["sha256sum", "--version"]),
         "hashdeep": version(["hashdeep", "-V"]),
     }
+
+
+def source_digest(root: Path | None = None) -> str:
+    """SHA-256 over the rogatory package's *.py files (names and bytes), to tell versions apart."""
+    if root is None:
+        try:
+            import rogatory
+        except ImportError:
+            return "not importable"
+        root = Path(rogatory.__file__).parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def fs_type(path: Path) -> str:
@@ -175,8 +206,12 @@ class Run:
     cpu_s: float
     maxrss_kib: int
     tree_pss_kib: int
-    others_busy: float
+    busy_before: float
+    """Share of all CPUs busy just before the run (other sessions)."""
+    others_during: float
+    """Share of all CPUs used by other processes during the run."""
     returncode: int
+    attempts: int = 1
 
 
 class TreeSampler(threading.Thread):
@@ -231,11 +266,20 @@ def run_timed(
     env: dict[str, str] | None = None,
     stdout: Path | None = None,
     sample_tree: bool = False,
-    others_busy: float = 0.0,
+    busy_before: float = 0.0,
 ) -> Run:
-    """Run ``argv``; wall time by perf_counter, CPU and peak RSS of this child by wait4."""
+    """Run ``argv``; wall time by perf_counter, CPU and peak RSS of this child by wait4.
+
+    The CPU time that other processes used meanwhile is all CPU time in
+    /proc/stat, less the child's (with its reaped descendants) and this
+    process's own (the memory sampler).
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    ncpu = os.cpu_count() or 1
     out_cm = open(stdout, "wb") if stdout is not None else open(os.devnull, "wb")  # noqa: SIM115
     with out_cm as out, tempfile.TemporaryFile() as errf:
+        busy0, _ = cpu_jiffies()
+        self0 = time.process_time()
         t0 = time.perf_counter()
         proc = subprocess.Popen(list(argv), stdout=out, stderr=errf, env=env)
         sampler = TreeSampler(proc.pid) if sample_tree else None
@@ -243,6 +287,8 @@ def run_timed(
             sampler.start()
         _, status, ru = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        busy1, _ = cpu_jiffies()
+        own = time.process_time() - self0
         proc.returncode = os.waitstatus_to_exitcode(status)
         if sampler is not None:
             sampler.stop.set()
@@ -256,8 +302,23 @@ def run_timed(
         cpu_s=ru.ru_utime + ru.ru_stime,
         maxrss_kib=ru.ru_maxrss,
         tree_pss_kib=sampler.peak_kib if sampler is not None else 0,
-        others_busy=others_busy,
+        busy_before=busy_before,
+        others_during=max(
+            0.0, ((busy1 - busy0) / tick - ru.ru_utime - ru.ru_stime - own) / (ncpu * wall)
+        ),
         returncode=proc.returncode,
+    )
+
+
+def log_run(key: str, run: Run) -> None:
+    mem = (
+        f"  maxrss {run.maxrss_kib * KiB / 1e6:6.1f} MB  tree pss {run.tree_pss_kib * KiB / 1e6:6.1f} MB"
+        if run.tree_pss_kib
+        else ""
+    )
+    log(
+        f"  {key:<14} {run.wall_s:8.3f} s  cpu {run.cpu_s:7.2f} s{mem}  "
+        f"(others: {run.busy_before:.0%} before, {run.others_during:.0%} during)"
     )
 
 
@@ -265,7 +326,7 @@ def run_timed(
 
 
 def make_big_file(path: Path, size: int) -> None:
-    log(f"writing {size / GiB:.2f} GiB of random bytes to {path}")
+    log(f"writing {human_size(size)} of random bytes to {path}")
     with open(path, "wb") as fh:
         left = size
         while left:
@@ -311,8 +372,16 @@ def fresh_home(base: Path, rogatory: Sequence[str], serial: int) -> Home:
         ["init", "--node-id", "nl.bench", "--country", "NL", "--agency", "Bench"],
         ["case", "open", "--reference", "BENCH-1", "--title", "bench"],
     ):
-        subprocess.run([*rogatory, *argv], env=env, check=True, capture_output=True)
+        done = subprocess.run([*rogatory, *argv], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SetupError(
+                f"rogatory {shlex.join(argv)} exited {done.returncode}: {done.stderr[-1500:]}"
+            )
     return Home(path, env)
+
+
+class SetupError(Exception):
+    """Preparing a node home for a run failed (the CLI itself is broken)."""
 
 
 def intake_argv(
@@ -328,6 +397,9 @@ def intake_argv(
 
 def display_argv(argv: Sequence[str], data: Path) -> str:
     """The command as a user would type it, with the data folder shortened."""
+    argv = list(argv)
+    if argv[1:3] == ["-m", "rogatory"]:
+        argv = ["rogatory", *argv[3:]]
     shown = [
         "rogatory" if i == 0 and Path(a).name == "rogatory" else a.replace(str(data), "$DATA")
         for i, a in enumerate(argv)
@@ -454,36 +526,47 @@ class Bench:
         warm: Callable[[], None],
         check: Callable[[Home, Path], str | None] | None = None,
     ) -> None:
-        self.homes += 1
-        home = fresh_home(self.base, self.rogatory, self.homes)
         argv = intake_argv(self.rogatory, target, algorithms, in_place)
         s = self._series(key, display_argv(argv, self.base))
         out = self.base / f"{key}.json"
-        try:
-            warm()
-            busy = self._idle()
-            run = run_timed(argv, env=home.env, stdout=out, sample_tree=True, others_busy=busy)
-            problem = (
-                f"exit status {run.returncode}"
-                if run.returncode != 0
-                else check_intake(out, home, files, self.reference.get(target.name))
-            )
-            if problem is None and check is not None:
-                problem = check(home, out)
-            s.runs.append(run)
-            if problem:
-                s.errors.append(problem)
-                log(f"  ! {key}: {problem}")
-            log(
-                f"  {key:<22} {run.wall_s:8.3f} s  cpu {run.cpu_s:7.2f} s  "
-                f"maxrss {run.maxrss_kib * KiB / 1e6:6.1f} MB  tree pss "
-                f"{run.tree_pss_kib * KiB / 1e6:6.1f} MB  (others busy {busy:.0%})"
-            )
-        finally:
-            shutil.rmtree(home.path, ignore_errors=True)
-            out.unlink(missing_ok=True)
-            if not in_place:
-                os.sync()
+        best: Run | None = None
+        for attempt in range(1, self.args.retries + 2):
+            self.homes += 1
+            try:
+                home = fresh_home(self.base, self.rogatory, self.homes)
+            except SetupError as exc:
+                s.errors.append(str(exc))
+                log(f"  ! {key}: {exc}")
+                return
+            try:
+                warm()
+                busy = self._idle()
+                run = run_timed(argv, env=home.env, stdout=out, sample_tree=True, busy_before=busy)
+                run.attempts = attempt
+                problem = (
+                    f"exit status {run.returncode}"
+                    if run.returncode != 0
+                    else check_intake(out, home, files, self.reference.get(target.name))
+                )
+                if problem is None and check is not None:
+                    problem = check(home, out)
+                log_run(key, run)
+                if problem:
+                    s.runs.append(run)
+                    s.errors.append(problem)
+                    log(f"  ! {key}: {problem}")
+                    return
+            finally:
+                shutil.rmtree(home.path, ignore_errors=True)
+                out.unlink(missing_ok=True)
+                if not in_place:
+                    os.sync()
+            if best is None or run.others_during < best.others_during:
+                best = run
+            if run.others_during <= self.args.max_others:
+                break
+        assert best is not None
+        s.runs.append(best)
 
     def baseline(
         self,
@@ -499,20 +582,28 @@ class Bench:
                 log(f"  ! {argv[0]} is not installed; skipping {key}")
             return
         out = self.base / f"{key}.out"
+        best: Run | None = None
         try:
-            warm()
-            busy = self._idle()
-            run = run_timed(argv, stdout=out, others_busy=busy)
-            s.runs.append(run)
-            if run.returncode != 0:
-                s.errors.append(f"exit status {run.returncode}")
-            elif parse is not None:
-                parse(out)
-            log(
-                f"  {key:<22} {run.wall_s:8.3f} s  cpu {run.cpu_s:7.2f} s  (others busy {busy:.0%})"
-            )
+            for attempt in range(1, self.args.retries + 2):
+                warm()
+                busy = self._idle()
+                run = run_timed(argv, stdout=out, busy_before=busy)
+                run.attempts = attempt
+                log_run(key, run)
+                if run.returncode != 0:
+                    s.runs.append(run)
+                    s.errors.append(f"exit status {run.returncode}")
+                    return
+                if parse is not None:
+                    parse(out)
+                if best is None or run.others_during < best.others_during:
+                    best = run
+                if run.others_during <= self.args.max_others:
+                    break
         finally:
             out.unlink(missing_ok=True)
+        assert best is not None
+        s.runs.append(best)
 
     def run(self) -> list[Row]:
         a = self.args
@@ -559,7 +650,7 @@ class Bench:
             log(f" run {i + 1}/{n}")
             self.ours("tiny-sha256", tiny, ["sha256"], in_place=True, files=1, warm=warm_tiny)
 
-        log(f"\n== {a.file_size / GiB:g} GiB file, SHA-256 only ({n} runs)")
+        log(f"\n== {human_size(a.file_size)} file, SHA-256 only ({n} runs)")
         for i in range(n):
             log(f" run {i + 1}/{n}")
             self.ours("big-sha256", big, ["sha256"], in_place=True, files=1, warm=warm_big)
@@ -568,7 +659,7 @@ class Bench:
             )
             self.baseline("sha256sum", ["sha256sum", str(big)], warm_big)
 
-        log(f"\n== {a.file_size / GiB:g} GiB file, SHA-256+SHA-1+MD5 ({n} runs)")
+        log(f"\n== {human_size(a.file_size)} file, SHA-256+SHA-1+MD5 ({n} runs)")
         for i in range(n):
             log(f" run {i + 1}/{n}")
             self.ours("big-all3", big, ALL3, in_place=True, files=1, warm=warm_big)
@@ -598,13 +689,13 @@ class Bench:
             )
 
         if a.copy_runs:
-            log(f"\n== {a.file_size / GiB:g} GiB file copied into the store, default digests")
+            log(f"\n== {human_size(a.file_size)} file copied into the store, default digests")
             for i in range(a.copy_runs):
                 log(f" run {i + 1}/{a.copy_runs}")
                 self.ours("big-copy", big, None, in_place=False, files=1, warm=warm_big)
 
         size, files = float(a.file_size), float(a.files)
-        gib = f"{a.file_size / GiB:g} GiB"
+        gib = human_size(a.file_size)
         rows = [
             Row(
                 "1-byte file, SHA-256, --in-place (fixed cost)",
@@ -683,6 +774,8 @@ def summarise(bench: Bench, rows: list[Row]) -> dict[str, Any]:
             d["baseline_cpu_s"] = base.cpu_median()
             d["baseline_runs_s"] = [x.wall_s for x in base.runs]
             d["baseline_rate"] = fmt_rate(r.amount, base.median(), r.unit)
+        counted = [*(ours.runs if ours else []), *(base.runs if base else [])]
+        d["others_max"] = max((x.others_during for x in counted), default=0.0)
         if "ours_s" in d and "baseline_s" in d:
             d["ratio"] = d["baseline_s"] / d["ours_s"]
         if problems:
@@ -709,7 +802,17 @@ def summarise(bench: Bench, rows: list[Row]) -> dict[str, Any]:
 
 
 def print_table(summary: dict[str, Any], info: dict[str, Any]) -> None:
-    hdr = ["measurement", "ours s", "baseline", "base s", "ratio", "target", "result", "RSS/PSS MB"]
+    hdr = [
+        "measurement",
+        "ours s",
+        "baseline",
+        "base s",
+        "ratio",
+        "target",
+        "result",
+        "RSS/PSS MB",
+        "others",
+    ]
     lines: list[list[str]] = []
     for d in summary["rows"]:
         base = d.get("baseline") or "—"
@@ -725,6 +828,7 @@ def print_table(summary: dict[str, Any], info: dict[str, Any]) -> None:
                 f"{d.get('peak_rss_mb', 0):.0f} / {d.get('peak_tree_pss_mb', 0):.0f}"
                 if "peak_rss_mb" in d
                 else "—",
+                f"{d['others_max']:.0%}",
             ]
         )
     m = summary["memory"]
@@ -738,6 +842,7 @@ def print_table(summary: dict[str, Any], info: dict[str, Any]) -> None:
             f"< {RSS_LIMIT_MB:g} MB",
             m["result"],
             f"{m['peak_rss_mb']:.0f} / {m['peak_tree_pss_mb']:.0f}",
+            "",
         ]
     )
     widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(hdr)]
@@ -760,12 +865,18 @@ def print_table(summary: dict[str, Any], info: dict[str, Any]) -> None:
         for p in d.get("problems", []):
             print(f"    PROBLEM:  {p}")
     print(
-        "  RSS = largest single process (wait4 ru_maxrss); PSS = sampled peak, summed over the process tree"
+        "  RSS = largest single process (wait4 ru_maxrss); PSS = sampled peak, summed over the"
+        " process tree; others = largest CPU share used by other processes during a counted run"
     )
     failed = [d["measurement"] for d in summary["rows"] if d["result"] == "FAIL"]
     if summary["memory"]["result"] == "FAIL":
         failed.append(summary["memory"]["measurement"])
     print()
+    if not info.get("full_size", True):
+        print(
+            "note: the targets are set for a 2 GiB file and 100,000 files; at this smaller size"
+            " the fixed start-up cost weighs more, so FAIL here says little."
+        )
     if failed:
         print("TARGETS FAILED:")
         for f in failed:
@@ -823,9 +934,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--rogatory", help="command that runs the CLI (default: the venv's rogatory)")
     p.add_argument("--idle-threshold", type=float, default=0.15, help="CPU share counted as idle")
-    p.add_argument("--idle-wait", type=float, default=60.0, help="max seconds to wait for idle CPU")
+    p.add_argument(
+        "--idle-wait", type=float, default=20.0, help="max seconds to wait for idle CPU (20)"
+    )
+    p.add_argument(
+        "--max-others",
+        type=float,
+        default=0.10,
+        help="rerun a run when other processes used more than this share of the CPUs (0.10)",
+    )
+    p.add_argument("--retries", type=int, default=2, help="reruns of a disturbed run (2)")
+    p.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="run a copy of the rogatory package taken at the start (the tree may change meanwhile)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the data folder")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--json-file", type=Path, help="also write the results as JSON to this file")
     args = p.parse_args(argv)
     args.file_size = (args.file_size_mib or (256 if args.quick else 2048)) * MiB
     args.files = args.files or (10_000 if args.quick else 100_000)
@@ -834,10 +960,47 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def snapshot_source(dest: Path) -> list[str]:
+    """Copy the rogatory package to ``dest`` and return a command that runs that copy.
+
+    Keeps the code under test fixed for the whole run while the working tree changes.
+    """
+    import rogatory
+
+    shutil.copytree(
+        Path(rogatory.__file__).parent,
+        dest / "rogatory",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(dest), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    return [sys.executable, "-m", "rogatory"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     rogatory = rogatory_command(args.rogatory)
     workdir = (args.workdir or default_workdir()).resolve()
+    snapshot: Path | None = None
+    if args.snapshot:
+        snapshot = Path(tempfile.mkdtemp(prefix="rogatory-src-", dir=workdir))
+        rogatory = snapshot_source(snapshot)
+        smoke = subprocess.run([*rogatory, "--version"], capture_output=True, text=True)
+        if smoke.returncode != 0:
+            log(f"the snapshot of the source does not run:\n{smoke.stderr[-2000:]}")
+            shutil.rmtree(snapshot, ignore_errors=True)
+            return 2
+    try:
+        return _main(args, rogatory, workdir, snapshot)
+    finally:
+        if snapshot is not None:
+            shutil.rmtree(snapshot, ignore_errors=True)
+
+
+def _main(
+    args: argparse.Namespace, rogatory: list[str], workdir: Path, snapshot: Path | None
+) -> int:
     kind = fs_type(workdir)
     if kind in ("tmpfs", "ramfs"):
         log(f"warning: {workdir} is on {kind}; the figures will not reflect a disk")
@@ -849,6 +1012,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     info = machine_info(rogatory)
+    info["full_size"] = args.file_size >= 2 * GiB and args.files >= 100_000
+    if snapshot is not None:
+        info["rogatory_src_sha256"] = source_digest(snapshot / "rogatory")
     log(f"machine: {json.dumps(info)}")
     started = time.time()
     with data_dir(workdir, args.keep) as base:
@@ -865,13 +1031,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dirs": args.dirs,
         "small_size": args.small_size,
         "elapsed_s": round(elapsed, 1),
-        "command": shlex.join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+        "command": shlex.join(["benchmarks/intake.py", *sys.argv[1:]]),
     }
+    series = {k: asdict(s) for k, s in bench.series.items()}
+    doc = json.dumps({"machine": info, "config": config, **summary, "series": series}, indent=2)
+    if args.json_file is not None:
+        args.json_file.write_text(doc + "\n")
+        log(f"results written to {args.json_file}")
     if args.json:
-        series = {k: asdict(s) for k, s in bench.series.items()}
-        print(
-            json.dumps({"machine": info, "config": config, **summary, "series": series}, indent=2)
-        )
+        print(doc)
     else:
         print_table(summary, info)
         print(f"\n({args.runs} runs each, median; {elapsed / 60:.1f} min in all)")
@@ -879,4 +1047,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted; the data folder was removed")
+        sys.exit(130)

@@ -13,8 +13,8 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import func, select
 
@@ -206,9 +206,7 @@ def _store_cosignatures(log: CustodyLog, w: WitnessRow, cp: SignedCheckpoint, bo
     return stored
 
 
-def _ask(
-    client: httpx.Client, log: CustodyLog, w: WitnessRow, cp: SignedCheckpoint, old: int
-) -> httpx.Response:
+def _ask(client: Any, log: CustodyLog, w: WitnessRow, cp: SignedCheckpoint, old: int) -> Any:
     proof = log.consistency_proof(old, cp.checkpoint.size) if 0 < old < cp.checkpoint.size else []
     return client.post(
         f"{w.url}/add-checkpoint",
@@ -220,7 +218,7 @@ def _ask(
 def collect_cosignatures(
     log: CustodyLog,
     cp: SignedCheckpoint,
-    client: httpx.Client | None = None,
+    client: Any = None,
     *,
     only_missing: bool = False,
 ) -> list[WitnessResult]:
@@ -232,6 +230,8 @@ def collect_cosignatures(
     A witness that already cosigned a larger tree of this log than the database
     holds reveals a restore from an old backup: the log is frozen (appends refused).
     """
+    import httpx  # imported here: only checkpointing talks HTTP
+
     own_client = client is None
     http = client or httpx.Client(timeout=HTTP_TIMEOUT, verify=False)  # noqa: S501 - mTLS pinning comes with the federation
     results: list[WitnessResult] = []
