@@ -188,3 +188,81 @@ def test_interrupted_intake_is_reported_by_list(cli, node: Path) -> None:
     )
     r = cli("--home", str(node), "evidence", "list", "C-2")
     assert "interrupted" not in r.stderr, "another case's interrupted intake is not reported here"
+
+
+def test_store_and_record_tampering_found_by_verify(cli, node: Path, tmp_path: Path) -> None:
+    """A damaged blob is repaired by a new intake of the same bytes; a symlinked blob and a
+    database record pointed at another blob are both caught by verify."""
+    from sqlalchemy import update
+
+    from rogatory.node.home import NodeHome
+    from rogatory.store.database import Database
+    from rogatory.store.schema import EvidenceFileRow, EvidenceItemRow
+
+    h = ["--home", str(node)]
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("alpha evidence")
+    b.write_text("bravo evidence")
+    assert cli(*h, "evidence", "add", "C-1", str(a), str(b), *ACQ).code == 0
+    blobs = cli(*h, "evidence", "manifest", "C-1", "--paths", "store").stdout.splitlines()
+    blob_a = Path(blobs[0].split("  ", 1)[1])
+    blob_a.chmod(0o644)
+    blob_a.write_text("damaged")
+    copy = tmp_path / "copy-of-a.txt"
+    copy.write_text("alpha evidence")
+    assert cli(*h, "evidence", "add", "C-1", str(copy), *ACQ).code == 0
+    assert blob_a.read_text() == "alpha evidence", "the intact bytes replace a damaged blob"
+    assert cli(*h, "evidence", "verify", "C-1").code == 0
+
+    outside = tmp_path / "outside"
+    outside.write_text("alpha evidence")
+    blob_a.chmod(0o644)
+    blob_a.unlink()
+    blob_a.symlink_to(outside)
+    r = cli(*h, "evidence", "verify", "EV-000001")
+    assert r.code == 1 and "symbolic link" in r.stdout
+    blob_a.unlink()
+    blob_a.write_text("alpha evidence")
+
+    db = Database(NodeHome.open(node).database_url)
+    with db.session() as s:
+        item_b = s.get(EvidenceItemRow, 2)
+        assert item_b is not None
+        good = item_b.sha256
+        item_a = s.get(EvidenceItemRow, 1)
+        assert item_a is not None
+        # point EV-000002's record at EV-000001's bytes (all digests), as an insider editing the database
+        for col in ("sha256", "sha1", "md5"):
+            setattr(item_b, col, getattr(item_a, col))
+        s.execute(
+            update(EvidenceFileRow)
+            .where(EvidenceFileRow.item_id == 2)
+            .values(sha256=item_a.sha256, sha1=item_a.sha1, md5=item_a.md5)
+        )
+    db.close()
+    r = cli(*h, "evidence", "verify", "EV-000002")
+    assert r.code == 1 and "RECORD" in r.stdout and "database record was altered" in r.stdout
+    assert good
+
+
+def test_bad_inputs_give_one_line_errors(cli, node: Path, tmp_path: Path) -> None:
+    h = ["--home", str(node)]
+    r = cli(*h, "evidence", "add", "C-1", "", *ACQ)
+    assert r.code == 2 and "empty path" in r.stderr
+    r = cli(*h, "evidence", "manifest", "C-1", "--out", str(tmp_path))
+    assert r.code == 2 and "is a directory" in r.stderr
+    r = cli(*h, "evidence", "manifest", "C-1", "--out", str(tmp_path / "missing" / "m.sha256"))
+    assert r.code == 2 and "cannot write" in r.stderr
+    f = tmp_path / "f"
+    f.write_text("x")
+    r = cli(*h, "evidence", "add", "C-1", str(f), *ACQ, "--acquired-at", "0001-01-01T00:00+14:00")
+    assert r.code == 2 and "out of range" in r.stderr
+    cfg = node / "config.toml"
+    saved = cfg.read_bytes()
+    cfg.write_bytes(bytes(range(256)))
+    r = cli(*h, "case", "list")
+    assert r.code == 1 and "cannot read" in r.stderr and "internal error" not in r.stderr
+    cfg.write_bytes(saved.replace(b'"md5"', b'"sha512"'))
+    r = cli(*h, "case", "list")
+    assert r.code == 1 and "config.toml" in r.stderr and "sha512" in r.stderr
+    cfg.write_bytes(saved)

@@ -31,6 +31,7 @@ from rogatory.evidence.blobstore import BlobStore
 from rogatory.evidence.intake import IntakeOptions, mark_interrupted_runs, parse_item_id, take_in
 from rogatory.evidence.records import (
     checksum_manifest,
+    cross_check_custody,
     get_item,
     item_detail,
     item_summary,
@@ -162,6 +163,10 @@ def evidence_add(
     An item is recorded only when complete; running the same command again
     after an interruption finishes the job.
     """
+    if "" in sys.argv[1:]:  # Typer turns "" into Path("."): refuse it before that happens
+        raise UsageError(
+            "an empty path was given", "check the command line (an unset shell variable?)"
+        )
     home = open_home()
     acquisition = Acquisition.create(
         acquired_by=acquired_by,
@@ -216,7 +221,7 @@ def evidence_add(
                 str(o.files),
                 o.digests.get("sha256") or "",
                 escape("; ".join(o.checks)) if not o.warnings else "[bold red]see warning[/]",
-                escape(o.source),
+                escape(printable(o.source)),
             )
         out.print(t)
         for o in outcomes:
@@ -244,7 +249,9 @@ def evidence_list(
         emit_json({"case": case, "items": rows, "interrupted_intakes": pending})
         return
     if not rows:
-        out.print(f"No evidence in {case} yet. Add some with: rogatory evidence add {case} PATH …")
+        out.print(
+            f"No evidence in {escape(case)} yet. Add some with: rogatory evidence add {escape(case)} PATH …"
+        )
     else:
         t = table("item", "kind", "label", "size", "files", "sha256", "EWF media", "recorded (UTC)")
         for r in rows:
@@ -284,9 +291,11 @@ def evidence_show(
     if json_out:
         emit_json(d)
         return
-    out.print(f"[bold]{d['item']}[/] ({d['kind']}) {d['label']} — case {d['case']}")
     out.print(
-        f"  source       {d['source_path']}{' (in place, not copied)' if d['in_place'] else ''}"
+        f"[bold]{d['item']}[/] ({d['kind']}) {escape(printable(d['label']))} — case {escape(d['case'])}"
+    )
+    out.print(
+        f"  source       {escape(printable(d['source_path']))}{' (in place, not copied)' if d['in_place'] else ''}"
     )
     out.print(
         f"  size         {d['size']} bytes ({human_size(d['size'])}), {d['files']} file-list entries"
@@ -309,7 +318,7 @@ def evidence_show(
         "notes",
     ):
         if a.get(key):
-            out.print(f"    {key:<15} {a[key]}")
+            out.print(f"    {key:<15} {escape(printable(str(a[key])))}")
     if d["ewf"]:
         e = d["ewf"]
         verdict = {
@@ -368,6 +377,7 @@ def evidence_verify(
                 sum(1 for r in rows for f in r.files if f.kind == "file"),
             )
             report = verify_items(s, rows, store, bar.advance)
+        cross_check_custody(rows, log, report)
         # Every re-read of evidence is a custody event (RFC 3227 §4.1: who handled it, when, why).
         actor = Actor(getpass.getuser(), "operator")
         now = dt.datetime.now(dt.UTC)
@@ -459,9 +469,18 @@ def evidence_manifest(
     if out_file is None:
         sys.stdout.write(text)
         return
+    if out_file.is_dir():
+        raise UsageError(f"--out {out_file} is a directory", "give a file name, e.g. case.sha256")
     tmp = out_file.with_name(out_file.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out_file)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out_file)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(
+            f"cannot write {out_file}: {exc.strerror}",
+            "check that the folder exists and is writable",
+        ) from None
     err.print(
         f"wrote {out_file} ({text.count(chr(10))} files); check with: {algorithm}sum -c {out_file}"
     )

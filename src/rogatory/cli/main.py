@@ -96,6 +96,10 @@ def run() -> None:
         code = result if isinstance(result, int) else 0
     except typer.Exit as exc:
         code = exc.exit_code
+        if code == 130:  # Typer turns Ctrl-C into Exit(130)
+            err.print(
+                "interrupted: items not finished were not recorded; run the same command again to finish"
+            )
     except RogatoryError as exc:
         if settings.debug:
             raise

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rogatory.custody import merkle
@@ -143,12 +144,15 @@ class CustodyLog:
     def ensure_key_registered(self) -> None:
         """Record the current log key in the key history (idempotent)."""
         vkey = self.vkey
-        with self.db.session() as s:
-            if s.scalar(select(LogKeyRow.id).where(LogKeyRow.vkey == vkey)) is None:
-                now = dt.datetime.now(dt.UTC)
-                for old in s.scalars(select(LogKeyRow).where(LogKeyRow.valid_until.is_(None))):
-                    old.valid_until = now
-                s.add(LogKeyRow(vkey=vkey, valid_from=now, valid_until=None))
+        try:
+            with self.db.session() as s:
+                if s.scalar(select(LogKeyRow.id).where(LogKeyRow.vkey == vkey)) is None:
+                    now = dt.datetime.now(dt.UTC)
+                    for old in s.scalars(select(LogKeyRow).where(LogKeyRow.valid_until.is_(None))):
+                        old.valid_until = now
+                    s.add(LogKeyRow(vkey=vkey, valid_from=now, valid_until=None))
+        except IntegrityError:
+            pass  # another process registered it at the same moment
 
     def key_history(self) -> list[LogKeyRow]:
         """Every log key this log has used, oldest first."""

@@ -51,7 +51,18 @@ def parse_utc(text: str) -> dt.datetime:
             f"the time {text!r} has no UTC offset",
             "add Z for UTC or the local offset, e.g. 2026-11-30T10:15:00+01:00",
         )
-    return value.astimezone(dt.UTC)
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:
+        raise UsageError(
+            f"the time {text!r} is out of range", "give a real acquisition time"
+        ) from None
+    if utc.year < 1970:
+        raise UsageError(
+            f"the time {text!r} is before 1970",
+            "give the real acquisition time, with its UTC offset",
+        )
+    return utc
 
 
 @dataclass(frozen=True)

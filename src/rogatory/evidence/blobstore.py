@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from rogatory.errors import IntakeError, StorageFullError
@@ -88,10 +90,11 @@ class BlobWriter:
         os.close(self.fd)
         self.fd = None
         target = self.store.path_for(sha256)
-        if target.exists():
+        if target.exists() and self.store.intact(sha256):
             self.tmp.unlink()
             return target, False
-        target.parent.mkdir(parents=True, exist_ok=True)
+        # new, or an existing blob that no longer matches its name: (re)place it
+        self.store.make_dirs(target.parent)
         os.chmod(self.tmp, 0o444)
         os.replace(self.tmp, target)
         _fsync_dir(target.parent)
@@ -126,7 +129,41 @@ class BlobStore:
         return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
 
     def has(self, sha256: str) -> bool:
-        return self.path_for(sha256).is_file()
+        """Whether an intact blob is stored under this hash (see :meth:`intact`): a damaged
+        or substituted blob counts as absent, so the next intake of those bytes repairs it."""
+        return self.intact(sha256)
+
+    def intact(self, sha256: str) -> bool:
+        """Whether the blob exists, is a regular file (not a symlink) and hashes to its name."""
+        path = self.path_for(sha256)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False
+            h = hashlib.sha256()
+            while block := os.read(fd, 1 << 20):
+                h.update(block)
+            return h.hexdigest() == sha256
+        finally:
+            os.close(fd)
+
+    def make_dirs(self, directory: Path) -> None:
+        """Create ``directory`` and its missing parents under the store, fsyncing each
+        new entry in its parent so a committed blob's path survives a power loss."""
+        missing: list[Path] = []
+        d = directory
+        while not d.exists():
+            missing.append(d)
+            d = d.parent
+        for new in reversed(missing):
+            try:
+                new.mkdir()
+            except FileExistsError:
+                continue
+            _fsync_dir(new.parent)
 
     def writer(self) -> BlobWriter:
         """Start a new blob write."""

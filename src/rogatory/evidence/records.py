@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from rogatory.cases.service import get_case_row
+from rogatory.custody.log import CustodyLog
+from rogatory.custody.note import split_note
 from rogatory.errors import NotFoundError, RogatoryError, UsageError
 from rogatory.evidence import ewf
 from rogatory.evidence.blobstore import BlobStore
@@ -208,6 +211,8 @@ def verify_items(
             path = content_path(row, f, store)
             report.files += 1
             try:
+                if not row.in_place and path.is_symlink():
+                    raise OSError(f"{path} is a symbolic link, not a stored blob (store altered)")
                 with open(path, "rb", buffering=0) as fh:
                     got, n = digest_stream(fh, expected.keys(), progress=progress, size_hint=f.size)
             except FileNotFoundError:
@@ -232,7 +237,7 @@ def verify_items(
                     )
         if row.kind == "ewf" and row.ewf and len(report.findings) == before:
             _verify_ewf_media(row, store, label, report, progress)
-        if row.kind in ("directory", "ewf") and row.file_count > 1:
+        if (row.kind == "directory" or (row.kind == "ewf" and row.file_count > 1)) and row.files:
             again = listing_digest(row.files)
             if again != row.sha256:
                 report.findings.append(
@@ -312,3 +317,39 @@ def checksum_manifest(
             prefix, name = _escape(str(p))
             lines.append(f"{prefix}{digest}  {name}\n")
     return "".join(lines)
+
+
+def cross_check_custody(rows: list[EvidenceItemRow], log: CustodyLog, report: VerifyReport) -> None:
+    """Check each item's database record against its signed custody events.
+
+    The database can be edited; the custody log cannot without it showing. An
+    item must have a signed acquisition (or, when imported, receipt) event for
+    its SHA-256 that names the item and the same digests; otherwise a
+    ``record`` finding is added.
+    """
+    for row in rows:
+        label = item_label(row.id)
+        backed = False
+        for entry in log.entries_for_subject(f"evidence:{row.sha256}"):
+            if entry.event_type not in ("acquisition", "receipt") or entry.statement is None:
+                continue
+            try:
+                details = json.loads(split_note(entry.statement)[0]).get("details", {})
+            except (RogatoryError, ValueError):
+                continue
+            if details.get("item") != label:
+                continue
+            digests = details.get("digests") or {}
+            if all(digests.get(a) in (None, getattr(row, a)) for a in ("sha256", "sha1", "md5")):
+                backed = True
+                break
+        if not backed:
+            report.findings.append(
+                Finding(
+                    label,
+                    "",
+                    "record",
+                    "no signed acquisition or receipt event in the custody log matches this item's "
+                    "record (item id and digests): the database record was altered",
+                )
+            )

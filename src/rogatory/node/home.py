@@ -26,7 +26,7 @@ from typing import Any
 
 import tomli_w
 
-from rogatory.errors import KeyMaterialError, NodeError
+from rogatory.errors import KeyMaterialError, NodeError, RogatoryError
 from rogatory.node import keys
 from rogatory.node.identity import NodeIdentity
 
@@ -105,9 +105,11 @@ class NodeConfig:
             raise NodeError(
                 f"{path} lacks the field {exc}", "restore config.toml from backup"
             ) from exc
+        except RogatoryError as exc:
+            raise NodeError(
+                f"{path}: {exc.message}", exc.hint or "correct the file or restore it"
+            ) from exc
         except Exception as exc:
-            if isinstance(exc, NodeError):
-                raise
             raise NodeError(f"{path} is invalid: {exc}", "correct the file or restore it") from exc
 
 
@@ -169,7 +171,7 @@ class NodeHome:
             )
         try:
             doc = tomllib.loads(cfg.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise NodeError(f"cannot read {cfg}: {exc}", "correct the file or restore it") from exc
         return cls(path, NodeConfig.from_toml(doc, cfg))
 
@@ -254,6 +256,11 @@ def read_passphrase(passphrase_file: Path | None) -> bytes | None:
         try:
             mode = path.stat().st_mode & 0o777
             text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise KeyMaterialError(
+                f"passphrase file {path} is not UTF-8 text",
+                "write the passphrase as one line of text",
+            ) from None
         except OSError as exc:
             raise KeyMaterialError(
                 f"cannot read passphrase file {path}: {exc.strerror}", "check the path"

@@ -300,7 +300,12 @@ def _read_secret(path: Path) -> bytes:
             f"key file {path} is readable by others (mode {mode:o})",
             f"run: chmod 600 {path}",
         )
-    return path.read_bytes()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise KeyMaterialError(
+            f"cannot read key file {path}: {exc.strerror}", "restore the key file from your backup"
+        ) from exc
 
 
 def public_keys(keys_dir: Path, passphrase: bytes | None = None) -> list[PublicKeyInfo]:
