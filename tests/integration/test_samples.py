@@ -237,3 +237,23 @@ def test_verify_rechecks_ewf_media(sqlite_home: NodeHome, shared: Path, tmp_path
     assert [(f.item, f.problem) for f in report.findings] == [(outs[0].item, "media")]
     assert "the image is damaged" in report.findings[0].detail
     db.close()
+
+
+def test_incomplete_split_set_is_refused_even_without_media_verify(
+    sqlite_home: NodeHome, shared: Path, tmp_path: Path
+) -> None:
+    lone = tmp_path / "image-split.E01"
+    shutil.copy(shared / "evidence-samples" / "image-split.E01", lone)
+    db = Database(sqlite_home.database_url)
+    with db.session() as s:
+        open_case(s, CASE, "x", [], "CLEAR")
+    [o] = take_in(
+        db,
+        sqlite_home.blob_dir,
+        CASE,
+        [lone],
+        _acq(),
+        IntakeOptions(["sha256"], verify_media=False),
+    )
+    assert o.status == "failed" and "incomplete or damaged" in (o.error or "")
+    db.close()
