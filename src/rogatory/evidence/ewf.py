@@ -109,7 +109,8 @@ def read_info(paths: list[Path]) -> EwfInfo:
     """Header and stored media hashes of the image made of ``paths``.
 
     Raises:
-        IntakeError: libewf cannot open the set.
+        IntakeError: libewf cannot open the set, reads no media from it, or cannot
+            read the end of the media (a missing or truncated segment).
     """
     handle = _open(paths)
     try:
@@ -121,7 +122,24 @@ def read_info(paths: list[Path]) -> EwfInfo:
             utc = _header_time_utc(header.get(key, ""))
             if utc is not None:
                 header[f"{key}_utc"] = utc
-        return EwfInfo([p.name for p in paths], int(handle.get_media_size()), stored, header)
+        size = int(handle.get_media_size())
+        if size <= 0:
+            raise IntakeError(
+                f"libewf reads no media from EWF image {paths[0].name}: its header sections are damaged",
+                "check it with ewfverify and obtain an intact copy",
+            )
+        # the last bytes of the media live in the last segment: a missing or cut segment shows here
+        want = min(size, 512)
+        try:
+            tail = handle.read_buffer_at_offset(want, size - want)
+        except OSError:
+            tail = b""
+        if len(tail) != want:
+            raise IntakeError(
+                f"EWF image {paths[0].name} is incomplete or damaged: the end of its media cannot be read",
+                "keep all segments (.E01, .E02, …) together and check them with ewfverify",
+            )
+        return EwfInfo([p.name for p in paths], size, stored, header)
     finally:
         handle.close()
 
