@@ -11,6 +11,7 @@ join it as those parts land (see docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,9 @@ from rogatory.cli.common import (
     out,
     table,
 )
+from rogatory.custody.audit import verify_log
+from rogatory.custody.disclosure import write_proofs
+from rogatory.custody.history import subject_history
 from rogatory.errors import ConflictError, RogatoryError, UsageError
 from rogatory.evidence.acquisition import Acquisition
 from rogatory.evidence.blobstore import BlobStore
@@ -42,6 +46,7 @@ from rogatory.node.identity import NodeIdentity
 from rogatory.store.database import Database
 
 CASE_REF = "NL-2026-RANSOM-0042"
+STEPS = 8
 _SKIP = {"README.md", "manifest.json", "__init__.py"}
 
 
@@ -231,6 +236,70 @@ def _run_demo(directory: Path, fresh: bool, json_out: bool, evidence: list[Path]
             return f"{path} written; GNU sha256sum -c confirms all {text.count(chr(10))} files independently"
         return f"{path} written ({text.count(chr(10))} files); sha256sum not installed, so not cross-checked"
 
+    def custody() -> str:
+        home: NodeHome = state["home"]  # type: ignore[assignment]
+        db: Database = state["db"]  # type: ignore[assignment]
+        log = open_custody_log(home, db)
+        cp, _ = log.publish_checkpoint()
+        report = verify_log(log)
+        assert report.ok, "; ".join(report.problems)
+        with db.session() as s:
+            first = list_items(s, CASE_REF)[0]
+            sha, label = first.sha256, item_detail(first, 0)["item"]
+        chain = subject_history(log, f"evidence:{sha}", home.config.quorum)
+        assert chain and all(c.ok for c in chain), (
+            "a custody event of the first item failed its checks"
+        )
+        for c in chain:
+            ev = c.event or {}
+            out.print(
+                f"  {label} #{c.index} {ev.get('time')} {ev.get('type')} — {', '.join(f'{k} ok' for k in c.checks)}"
+            )
+        proofs = directory / "proofs"
+        write_proofs(log, [c.index for c in chain], proofs, home.config.quorum)
+        return (
+            f"{report.entries} custody events, checkpoint of size {cp.checkpoint.size} signed; the whole log "
+            f"recomputes; offline proofs for {label} in {proofs}"
+        )
+
+    def package_for_court() -> str:
+        import pyrage
+
+        from rogatory.node.keys import KeyPurpose, load_signing_key
+        from rogatory.package.card import build_card, fingerprint, load_trust
+        from rogatory.package.create import Recipient, create_package
+        from rogatory.package.report import write_report
+        from rogatory.package.verify import verify_package
+
+        home: NodeHome = state["home"]  # type: ignore[assignment]
+        db: Database = state["db"]  # type: ignore[assignment]
+        log = open_custody_log(home, db)
+        court = directory / "court"
+        court.mkdir(exist_ok=True)
+        court_id = pyrage.x25519.Identity.generate()
+        (court / "court-age.key").write_text(str(court_id) + "\n")
+        card = build_card(home, log)
+        card_path = directory / "nl.police-cybercrime.card.json"
+        card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+        with db.session() as s:
+            items = [item_detail(r, 0)["item"] for r in list_items(s, CASE_REF)]
+        package = directory / f"package-{len(list(directory.glob('package-*.rogpkg'))) + 1}.rogpkg"
+        create_package(
+            home,
+            db,
+            log,
+            load_signing_key(home.keys_dir, KeyPurpose.MESSAGE, None),
+            CASE_REF,
+            items,
+            Recipient(str(court_id.to_public()), "the court (demo)"),
+            package,
+        )
+        trust = load_trust(card_path, fingerprint(card))
+        result = verify_package(package, court_id, trust)
+        html, pdf = write_report(result.report, court / "report")
+        assert result.report.ok, "the court's offline verification failed"
+        return f"{package.name}: {len(items)} items verified offline by the court; report {html} and {pdf}"
+
     ok = steps.run(
         "1. Create the node",
         "Each agency runs its own node with its own keys: nothing leaves it unless sent on purpose.",
@@ -256,17 +325,27 @@ def _run_demo(directory: Path, fresh: bool, json_out: bool, evidence: list[Path]
         "Evidence is only as good as its integrity today: every stored byte is read again and compared.",
         reverify,
     )
-    steps.run(
+    ok = ok and steps.run(
         "6. Export a checksum manifest",
         "Anyone can check the hashes with standard tools, without Rogatory.",
         manifest,
+    )
+    ok = ok and steps.run(
+        "7. Seal the custody log",
+        "Every acquisition and check is a signed custody event in a Merkle log; a signed checkpoint fixes it.",
+        custody,
+    )
+    steps.run(
+        "8. Package for a court and verify offline",
+        "The court needs only the package, its own key and the sender's node card: no network, no trust in our server.",
+        package_for_court,
     )
 
     if json_out:
         emit_json(
             {
                 "dir": str(directory),
-                "ok": all(p for _, p, _ in steps.results) and len(steps.results) == 6,
+                "ok": all(p for _, p, _ in steps.results) and len(steps.results) == STEPS,
                 "steps": [{"step": t, "passed": p, "detail": d} for t, p, d in steps.results],
             }
         )
@@ -279,7 +358,7 @@ def _run_demo(directory: Path, fresh: bool, json_out: bool, evidence: list[Path]
     )
     if "db" in state:
         state["db"].close()  # type: ignore[attr-defined]
-    if not all(p for _, p, _ in steps.results) or len(steps.results) < 6:
+    if not all(p for _, p, _ in steps.results) or len(steps.results) < STEPS:
         err.print(
             "error: the demo failed at the step marked FAIL above — its message says what to do"
         )
