@@ -12,11 +12,12 @@ run on separate cores. Memory is bounded by ``QUEUE_DEPTH`` blocks of
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeAlias
 
 from rogatory.errors import UsageError
 
@@ -35,12 +36,31 @@ class Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
-def new_hasher(name: str) -> Hasher:
-    """A fresh digest object for ``sha256``, ``sha1``, ``md5`` or ``blake3``.
+DIGEST_HEX_LENGTHS = {"sha256": 64, "sha1": 40, "md5": 32, "blake3": 64}
+"""Length in hex characters of each digest this module computes."""
+
+HashConstructor: TypeAlias = Callable[[bytes], Hasher]
+"""Makes a digest object already fed with the given bytes, e.g. ``hashlib.sha256``."""
+
+
+def hash_constructor(name: str) -> HashConstructor:
+    """The direct constructor for ``sha256``, ``sha1``, ``md5`` or ``blake3``.
+
+    Calling it with a buffer returns a digest object that has consumed the
+    buffer. The ``hashlib`` constructors are used directly: ``hashlib.new``
+    dispatches by name on every call, which costs microseconds per small file.
+    SHA-1 and MD5 are marked ``usedforsecurity=False`` (they stay usable under
+    a FIPS-restricted OpenSSL).
 
     Raises:
         UsageError: unknown name, or ``blake3`` without the ``blake3`` package.
     """
+    if name == "sha256":
+        return hashlib.sha256
+    if name == "sha1":
+        return functools.partial(hashlib.sha1, usedforsecurity=False)
+    if name == "md5":
+        return functools.partial(hashlib.md5, usedforsecurity=False)
     if name == "blake3":
         try:
             import blake3
@@ -49,11 +69,18 @@ def new_hasher(name: str) -> Hasher:
                 "BLAKE3 was asked for but the blake3 package is not installed",
                 "pip install 'rogatory[blake3]', or remove blake3 from the algorithms",
             ) from exc
-        h: Any = blake3.blake3()
-        return h  # type: ignore[no-any-return]
-    if name in ("sha256", "sha1", "md5"):
-        return hashlib.new(name, usedforsecurity=name == "sha256")
+        ctor: Any = blake3.blake3
+        return ctor  # type: ignore[no-any-return]
     raise UsageError(f"unknown digest {name!r}", "use sha256, sha1, md5 or blake3")
+
+
+def new_hasher(name: str) -> Hasher:
+    """A fresh digest object for ``sha256``, ``sha1``, ``md5`` or ``blake3``.
+
+    Raises:
+        UsageError: unknown name, or ``blake3`` without the ``blake3`` package.
+    """
+    return hash_constructor(name)(b"")
 
 
 class _Consumer(threading.Thread):
@@ -144,10 +171,9 @@ def digest_stream(
 
 
 def digest_bytes(data: bytes, algorithms: Iterable[str]) -> dict[str, str]:
-    """Digests of an in-memory buffer (small files)."""
-    out: dict[str, str] = {}
-    for name in algorithms:
-        h = new_hasher(name)
-        h.update(data)
-        out[name] = h.hexdigest()
-    return out
+    """Digests of an in-memory buffer (small files): algorithm → lower-case hex.
+
+    Raises:
+        UsageError: an unknown algorithm (see :func:`hash_constructor`).
+    """
+    return {name: hash_constructor(name)(data).hexdigest() for name in algorithms}

@@ -118,14 +118,17 @@ class EvidenceFileRow(Base):
     __table_args__ = (UniqueConstraint("item_id", "relpath"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("evidence_items.id"), index=True)
+    # No index of its own: UNIQUE(item_id, relpath) serves lookups by item.
+    item_id: Mapped[int] = mapped_column(ForeignKey("evidence_items.id"))
     relpath: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16))
     size: Mapped[int] = mapped_column(BigInteger)
     mode: Mapped[int] = mapped_column(Integer)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     link_target: Mapped[str | None] = mapped_column(Text)
-    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Not indexed: nothing looks files up by digest, and a random-key index
+    # costs a third of the time of recording a large tree (migration 0004).
+    sha256: Mapped[str | None] = mapped_column(String(64))
     sha1: Mapped[str | None] = mapped_column(String(40))
     md5: Mapped[str | None] = mapped_column(String(32))
     blake3: Mapped[str | None] = mapped_column(String(64))
