@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import exc as sqlalchemy_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +37,10 @@ def normalise_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, decide where transactions begin (see _sqlite_begin):
+    # pysqlite would otherwise run DDL outside any transaction, so a migration killed
+    # half-way would leave a half-built schema.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
@@ -53,13 +59,62 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
     except (SQLAlchemyError, ImportError, ValueError) as exc:
+        try:
+            shown = make_url(url).render_as_string(hide_password=True)
+        except Exception:
+            shown = "(unparseable URL)"
         raise StoreError(
-            f"cannot use database URL {url!r}: {exc}",
+            f"cannot use database URL {shown}: {_first_line(exc)}",
             "check ROGATORY_DATABASE_URL; PostgreSQL needs: pip install 'rogatory[postgres]'",
         ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """Emit a real BEGIN so every transaction, DDL included, is atomic on SQLite."""
+    conn.exec_driver_sql("BEGIN")
+
+
+def _where(url: Any) -> str:
+    return str(url.render_as_string(hide_password=True))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def store_error(exc: SQLAlchemyError, url: Any) -> StoreError:
+    """A one-line, actionable StoreError for a database failure (never shows a password)."""
+    message = _first_line(exc)
+    lower = message.lower()
+    if "locked" in lower or "busy" in lower:
+        return StoreError(
+            f"the database at {_where(url)} is busy: another Rogatory process is writing ({message})",
+            "wait for it to finish and run the command again",
+        )
+    if (
+        "disk is full" in lower
+        or "disk i/o" in lower
+        or "readonly" in lower
+        or "read-only" in lower
+    ):
+        return StoreError(
+            f"the database at {_where(url)} cannot be written: {message}",
+            "free disk space, or check that the node home is on a writable file system",
+        )
+    if url.get_backend_name() == "sqlite":
+        return StoreError(
+            f"cannot use the database at {_where(url)}: {message}",
+            "check the node home's disk and permissions",
+        )
+    return StoreError(
+        f"cannot reach the database at {_where(url)}: {message}",
+        "check that the server runs and ROGATORY_DATABASE_URL is right",
+    )
 
 
 def _alembic_config() -> Config:
@@ -148,12 +203,12 @@ def migrate(engine: Engine) -> None:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
-    except OperationalError as exc:
-        raise StoreError(
-            f"cannot reach the database at {engine.url.render_as_string(hide_password=True)}: "
-            f"{exc.orig}",
-            "check that the server runs and ROGATORY_DATABASE_URL is right",
-        ) from exc
+    except (
+        OperationalError,
+        sqlalchemy_exc.ProgrammingError,
+        sqlalchemy_exc.InterfaceError,
+    ) as exc:
+        raise store_error(exc, engine.url) from exc
 
 
 class Database:
@@ -167,8 +222,11 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error."""
-        with self._sessions() as s, s.begin():
-            yield s
+        try:
+            with self._sessions() as s, s.begin():
+                yield s
+        except (OperationalError, sqlalchemy_exc.InterfaceError) as exc:
+            raise store_error(exc, self.engine.url) from exc
 
     def close(self) -> None:
         self.engine.dispose()
