@@ -173,10 +173,11 @@ class LogEntryRow(Base):
 
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
-    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    # UUID4, unique by construction; not indexed: a random-key index slows appends to a large log
+    event_id: Mapped[str] = mapped_column(String(36))
     event_type: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(220), index=True)
-    case_ref: Mapped[str] = mapped_column(String(128), index=True)
+    case_ref: Mapped[str] = mapped_column(String(128))
     time: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     previous: Mapped[int | None] = mapped_column(BigInteger)
     statement: Mapped[bytes | None] = mapped_column(LargeBinary)
