@@ -475,3 +475,84 @@ def test_symlink_named_on_the_command_line_is_followed(
         and "symbolic link to" in (b.error or "")
         and "does not exist" in (b.error or "")
     )
+
+
+def test_rerun_with_another_acquisition_record_warns(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path
+) -> None:
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"same bytes")
+    take_in(sdb, sqlite_home.blob_dir, CASE, [f], acq(), opts())
+    [again] = take_in(sdb, sqlite_home.blob_dir, CASE, [f], acq(), opts())
+    assert again.status == "already-recorded"
+    assert any("NOT recorded" in w for w in again.warnings)
+
+
+def test_file_named_like_ewf_without_signature_warns(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path
+) -> None:
+    f = tmp_path / "renamed.E01"
+    f.write_bytes(b"not an EWF image at all")
+    [o] = take_in(sdb, sqlite_home.blob_dir, CASE, [f], acq(), opts())
+    assert o.status == "recorded" and o.kind == "file"
+    assert any("no EWF signature" in w for w in o.warnings)
+
+
+def test_non_utf8_path_on_the_command_line(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path
+) -> None:
+    raw = os.path.join(os.fsencode(tmp_path), b"caf\xe9.bin")
+    with open(raw, "wb") as fh:
+        fh.write(b"x")
+    [o] = take_in(sdb, sqlite_home.blob_dir, CASE, [Path(os.fsdecode(raw))], acq(), opts())
+    assert o.status == "failed" and "not valid UTF-8" in (o.error or "")
+
+
+def test_pool_workers_die_with_a_killed_intake(
+    sqlite_home: NodeHome, sdb: Database, tmp_path: Path
+) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(6000):
+        (root / f"f{i:05d}").write_bytes(b"x" * 4096)
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from rogatory.evidence import Acquisition, IntakeOptions, take_in, intake\n"
+        "from rogatory.node.home import NodeHome\n"
+        "from rogatory.store.database import Database\n"
+        "real = intake._hash_batch\n"
+        "def slow(*a, **k):\n"
+        "    time.sleep(0.5)\n"
+        "    return real(*a, **k)\n"
+        "intake._hash_batch = slow\n"
+        "home = NodeHome.open(Path(sys.argv[1])); db = Database(home.database_url)\n"
+        "acq = Acquisition.create(acquired_by='a', acquired_at=None, location='l', source_device='d', method='logical', tool='t 1')\n"
+        "take_in(db, home.blob_dir, 'NL-2026-0042', [Path(sys.argv[2])], acq, IntakeOptions(['sha256'], in_place=True, workers=2))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(sqlite_home.path), str(root)])
+    deadline = time.monotonic() + 30
+    children: list[int] = []
+    while time.monotonic() < deadline and not children:
+        out = subprocess.run(
+            ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        children = [int(x) for x in out]
+        time.sleep(0.1)
+    assert children, "the intake should have started its worker pool"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    alive = children
+    while time.monotonic() < deadline and alive:
+        alive = [c for c in children if _running(c)]
+        time.sleep(0.1)
+    assert not alive, f"pool workers {alive} outlived the killed intake"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"

@@ -96,7 +96,7 @@ def parse_item_id(text: str) -> int:
         UsageError: not an item id.
     """
     t = text.strip().upper().removeprefix("EV-")
-    if not t.isdigit():
+    if not (t.isascii() and t.isdigit()) or len(t) > 15:
         raise UsageError(f"{text!r} is not an evidence item id", "item ids look like EV-000042")
     return int(t)
 
@@ -180,6 +180,7 @@ class _Plan:
     error: RogatoryError | None = None
     ewf_info: ewf.EwfInfo | None = None
     tree: Iterator[_Entry] | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -368,6 +369,19 @@ _LATER_SEGMENT = re.compile(r"\.[EeSsLl](?!01$)[0-9A-Za-z]{2}$")
 def _plan(path: Path, options: IntakeOptions) -> _Plan:
     """What to take in for ``path``; a plan with ``error`` set if it cannot be."""
     source = Path(os.path.abspath(path))
+    try:
+        str(source).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(str(source)).decode("utf-8", "backslashreplace")
+        return _Plan(
+            "file",
+            source,
+            [],
+            error=IntakeError(
+                f"the path {shown} is not valid UTF-8",
+                "rename it (or copy it under a UTF-8 name, e.g. with convmv) and take the copy in",
+            ),
+        )
     # A symlink named on the command line is followed (e.g. /dev/disk/by-id/…);
     # the item keeps the path as given and reads the target.
     real = Path(os.path.realpath(source))
@@ -425,7 +439,13 @@ def _plan_file(source: Path, real: Path, st: os.stat_result) -> _Plan:
             "name the first segment (.E01); Rogatory finds the others beside it",
         )
     if not ewf.is_ewf_path(real):
-        return _Plan("file", source, [entry])
+        plan = _Plan("file", source, [entry])
+        if real.suffix.lower() in ewf.EWF_SUFFIXES:
+            plan.warnings.append(
+                f"{source.name} is named like an EWF image but has no EWF signature: taken in as an "
+                "ordinary file, without a media-hash check (a renamed file, or a damaged image?)"
+            )
+        return plan
     entries = [entry]
     for seg in ewf.segments(real)[1:]:
         sst = os.stat(seg)
@@ -804,7 +824,21 @@ def _process_pool(workers: int) -> cf.ProcessPoolExecutor:
     import multiprocessing  # only when a pool is needed
 
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
-    return cf.ProcessPoolExecutor(workers, mp_context=context)
+    return cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In a pool worker: ask Linux to kill this process when its parent dies, so a killed
+    intake leaves no workers behind holding the database and the caller's pipes."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _done(job: _Job | None) -> bool:
@@ -1343,6 +1377,12 @@ def _take_in_item(db: Database, rec: _Recording, pl: _Plan, hashing: _Hashing) -
     out.digests = found.digests
     out.size = found.size
     out.files = found.files
+    out.warnings.extend(pl.warnings)
+    if not found.created:
+        out.warnings.append(
+            f"{out.item} was recorded before from this source with these bytes; its original "
+            "acquisition record stands and the one given now was NOT recorded"
+        )
     if earlier:
         out.warnings.append(
             f"{pl.source} was taken in before as "
