@@ -556,3 +556,33 @@ def _running(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state != "Z"
+
+
+def test_concurrent_intakes_of_one_file_record_it_once(
+    home: NodeHome, db: Database, tmp_path: Path
+) -> None:
+    f = tmp_path / "shared.bin"
+    f.write_bytes(os.urandom(3 << 20))
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from rogatory.evidence import Acquisition, IntakeOptions, take_in\n"
+        "from rogatory.node.home import NodeHome\n"
+        "from rogatory.store.database import Database\n"
+        "home = NodeHome.open(Path(sys.argv[1])); db = Database(home.database_url)\n"
+        "acq = Acquisition.create(acquired_by='a', acquired_at=None, location='l', source_device='d', method='logical', tool='t 1')\n"
+        "[o] = take_in(db, home.blob_dir, 'NL-2026-0042', [Path(sys.argv[2])], acq, IntakeOptions(['sha256']))\n"
+        "print(o.status)\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(home.path), str(f)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    statuses = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert statuses == ["already-recorded"] * 3 + ["recorded"], statuses
+    with db.session() as s:
+        assert len(list_items(s, CASE)) == 1

@@ -44,7 +44,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from rogatory import __version__
@@ -1185,11 +1185,23 @@ class _Recording:
             self.custody.append_in(session, [event])
 
 
+def _serialise(session: Session) -> None:
+    """Take the node's intake lock first, so two intakes of the same source cannot both
+    find it unrecorded and both record it: a transaction-scoped advisory lock on
+    PostgreSQL; on SQLite a write statement, which takes the database's write lock
+    (the other writer waits for it, up to the busy timeout, instead of failing)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7340033)"))
+    else:
+        session.execute(update(CaseRow).where(CaseRow.id == -1).values(title=CaseRow.title))
+
+
 def _record(session: Session, rec: _Recording, plan: _Plan, digests: dict[str, str]) -> _Recorded:
     """Insert a file, EWF, device or FIFO item, its file list and (with custody) its
     acquisition event, all in the caller's transaction."""
     size = sum(e.size for e in plan.entries if e.kind != "directory")
     files = len(plan.entries)
+    _serialise(session)
     existing = _existing_item(session, rec.case_id, plan, digests["sha256"])
     if existing is not None:
         return _Recorded(existing, False, digests, size, files)
@@ -1233,6 +1245,7 @@ def _record_tree(session: Session, rec: _Recording, plan: _Plan, hashing: _Hashi
         _AlreadyRecorded: the same tree was recorded before (roll back).
     """
     assert plan.tree is not None
+    _serialise(session)
     item = _new_item(session, rec.case_id, plan, {"sha256": ""}, 0, 0, rec.acquisition, rec.options)
     listing = _TreeListing(_FileRows(session, rec.options.algorithms), item.id, hashing)
     with contextlib.closing(hashing.tree(plan.tree)) as batches:
