@@ -8,7 +8,8 @@ SQLite database, WAL journal and ``synchronous=FULL``):
 * **append throughput** of signed, durable custody events: ``log.append`` with
   ``--batch`` events per call (each event canonicalised, signed as a C2SP note
   with Ed25519, salted, committed, hashed into the tree, inserted, and the
-  transaction committed and fsynced), and the same with one event per call;
+  transaction committed and fsynced), and the same with one event per call
+  (access events on 1,000 evidence items, a fresh set of items for each size);
 * **inclusion and consistency proof generation** against the tree of exactly N
   leaves: ``--proofs`` random ``log.inclusion_proof(i, N)`` and
   ``log.consistency_proof(m, N)`` calls, each a real database query; every proof
@@ -37,9 +38,15 @@ Targets (2-core machine): >= 5,000 signed durable events/s; proof generation
 < 1 ms at 10^7; append to cosigned checkpoint <= 5 s; 10,000 proofs verified
 in < 1 s. The script always exits 0 when it ran; failed targets show as FAIL.
 
+Before each size it waits (``--wait-max``, default 30 min) until no other
+``benchmarks/`` process runs, then (``--idle-wait``) for idle CPUs, and it
+reports how much CPU other processes used while it measured. Scratch data goes
+to ``--workdir`` (default /work/bench-ledger, about 5.1 GB at 10^7) and is
+deleted at the end unless ``--keep``. Results: benchmarks/results/ledger.md.
+
 Usage::
 
-    python benchmarks/ledger.py                       # 10^4 .. 10^7, ~15-25 min on 2 cores
+    python benchmarks/ledger.py                       # 10^4 .. 10^7, ~6 min on 2 cores
     python benchmarks/ledger.py --quick               # 10^4 and 10^5
     python benchmarks/ledger.py --sizes 10000,1000000 --json > ledger.json
 """
@@ -126,6 +133,7 @@ class Report:
     cosign_runs: dict[int, list[dict[str, float]]] = field(default_factory=dict)
     profile: str = ""
     contention: list[str] = field(default_factory=list)
+    other_load: dict[int, float] = field(default_factory=dict)
 
     def add(self, r: Result) -> None:
         self.results.append(r)
@@ -249,75 +257,129 @@ def cpu_busy(interval: float = 1.0) -> float:
     return 1.0 - (i1 - i0) / max(1, t1 - t0)
 
 
-def wait_for_quiet(max_wait: float, busy_max: float = 0.15) -> str:
-    """Wait until no other ``benchmarks/`` process runs and the CPUs are idle.
+def wait_for_quiet(bench_wait: float, idle_wait: float, busy_max: float) -> str:
+    """Wait until no other ``benchmarks/`` process runs (at most ``bench_wait`` s), then
+    until the CPUs are at most ``busy_max`` busy for 5 s (at most ``idle_wait`` s more).
 
-    Returns "" when quiet, else a description of what was still running at ``max_wait``.
+    Returns "" when quiet, else a description of what was still running.
     """
-    deadline = time.monotonic() + max_wait
+    start = time.monotonic()
+    while others := other_benchmarks():
+        if time.monotonic() - start > bench_wait:
+            msg = f"other benchmarks still running after {bench_wait:.0f}s: {others}"
+            log(msg + "; going ahead")
+            return msg
+        log(f"waiting for other benchmarks: {others}")
+        time.sleep(20)
+    deadline = time.monotonic() + idle_wait
     quiet_since: float | None = None
     while True:
-        others = other_benchmarks()
         busy = cpu_busy()
         now = time.monotonic()
-        if not others and busy <= busy_max:
+        if busy <= busy_max:
             quiet_since = quiet_since or now
             if now - quiet_since >= 5:
                 return ""
             continue
         quiet_since = None
         if now > deadline:
-            msg = f"not quiet after {max_wait:.0f}s (CPU {busy:.0%} busy; {others})"
+            msg = f"CPUs still {busy:.0%} busy after {idle_wait:.0f}s"
             log(msg + "; going ahead")
             return msg
-        log(f"waiting: CPU {busy:.0%} busy; other benchmarks: {others or 'none'}")
-        time.sleep(20)
+        log(f"waiting for idle CPUs: {busy:.0%} busy")
+        time.sleep(10)
+
+
+_CHILD_PIDS: list[int] = []  # the witness servers this script started
+
+
+def _proc_jiffies(pid: int | str, reaped: bool = False) -> int:
+    """utime + stime of a process (plus its reaped children's with ``reaped``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    own = int(fields[11]) + int(fields[12])
+    return own + (int(fields[13]) + int(fields[14]) if reaped else 0)
+
+
+def _busy_jiffies() -> int:
+    with open("/proc/stat") as fh:
+        vals = [int(x) for x in fh.readline().split()[1:]]
+    return sum(vals[:8]) - vals[3] - vals[4]
 
 
 class Watch:
-    """Notes other ``benchmarks/`` processes that run while a measurement runs (polls every 2 s)."""
+    """What else ran while a measurement ran: other ``benchmarks/`` processes (polled
+    every 2 s) and the CPU used by processes other than this one and its witness servers."""
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
+        self.other_cores = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _mine(self) -> int:
+        return _proc_jiffies("self", reaped=True) + sum(_proc_jiffies(p) for p in _CHILD_PIDS)
 
     def _run(self) -> None:
         while not self._stop.wait(2.0):
             self.seen.update(o.split(": ", 1)[1] for o in other_benchmarks())
 
     def __enter__(self) -> Watch:
+        self._t0 = time.monotonic()
+        self._busy0 = _busy_jiffies()
+        self._mine0 = self._mine()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        wall = time.monotonic() - self._t0
+        other = (_busy_jiffies() - self._busy0) - (self._mine() - self._mine0)
+        self.other_cores = max(0.0, other / os.sysconf("SC_CLK_TCK") / max(wall, 1e-9))
 
 
 # ---------------------------------------------------------------- events
 
 
-_SUBJECTS = [hashlib.sha256(f"bench-evidence-{i}".encode()).hexdigest() for i in range(1000)]
+SUBJECTS_PER_SIZE = 1000
 
 
-def make_events(n: int, rng: random.Random) -> list[CustodyEvent]:
-    """``n`` access events on 1,000 evidence items (so ``previous`` links are found)."""
-    now = dt.datetime.now(dt.UTC)
-    actor = Actor("bench", "bench")
-    return [
-        CustodyEvent(
-            event_type=EventType.ACCESS,
-            subject_kind=SubjectKind.EVIDENCE,
-            subject_id=rng.choice(_SUBJECTS),
-            node=NODE_ID,
-            actor=actor,
-            time=now,
-            case="B-1",
-            purpose="benchmark",
-        )
-        for _ in range(n)
-    ]
+class Events:
+    """Access events on a pool of 1,000 evidence items (so ``previous`` links are found).
+
+    Each log size gets a fresh pool, so every size starts with subjects that have no
+    earlier events: the figures then show the effect of the log's size, not of events
+    piling up on the same subjects from one size to the next (that cost is real too:
+    see the ``previous`` lookup in benchmarks/results/ledger.md).
+    """
+
+    def __init__(self, rng: random.Random, tag: int) -> None:
+        self.rng = rng
+        self.subjects = [
+            hashlib.sha256(f"bench-evidence-{tag}-{i}".encode()).hexdigest()
+            for i in range(SUBJECTS_PER_SIZE)
+        ]
+
+    def make(self, n: int) -> list[CustodyEvent]:
+        now = dt.datetime.now(dt.UTC)
+        actor = Actor("bench", "bench")
+        choice = self.rng.choice
+        return [
+            CustodyEvent(
+                event_type=EventType.ACCESS,
+                subject_kind=SubjectKind.EVIDENCE,
+                subject_id=choice(self.subjects),
+                node=NODE_ID,
+                actor=actor,
+                time=now,
+                case="B-1",
+                purpose="benchmark",
+            )
+            for _ in range(n)
+        ]
 
 
 # ---------------------------------------------------------------- synthetic build
@@ -447,18 +509,16 @@ def check_root(db: Database, db_path: Path, size: int) -> bytes:
 # ---------------------------------------------------------------- measurements
 
 
-def measure_append(
-    log_: CustodyLog, total: int, batch: int, rng: random.Random
-) -> tuple[float, str]:
+def measure_append(log_: CustodyLog, total: int, batch: int, events: Events) -> tuple[float, str]:
     """Events per second for ``total`` events appended ``batch`` per call, after one
     untimed warm-up call (the first append after a bulk build reads cold index pages)."""
-    log_.append(make_events(batch, rng))
-    batches = [make_events(batch, rng) for _ in range(max(1, total // batch))]
+    log_.append(events.make(batch))
+    batches = [events.make(batch) for _ in range(max(1, total // batch))]
     times: list[float] = []
     clock = time.perf_counter
-    for events in batches:
+    for chunk in batches:
         t0 = clock()
-        log_.append(events)
+        log_.append(chunk)
         times.append(clock() - t0)
     eps = len(batches) * batch / sum(times)
     ordered = sorted(times)
@@ -603,6 +663,7 @@ def start_witnesses(workdir: Path, bench_home: Path, db: Database) -> list[Witne
             start_new_session=True,
         )
         nodes.append(WitnessNode(node_id, home, port, proc))
+        _CHILD_PIDS.append(proc.pid)
         # the CLI command `witness add` does exactly this on the bench home
         add_witness(db, node_id, wvkey, f"http://127.0.0.1:{port}/witness")
     for w in nodes:
@@ -634,14 +695,14 @@ def stop_witnesses(nodes: Sequence[WitnessNode]) -> None:
 
 
 def measure_cosign(
-    log_: CustodyLog, runs: int, batch: int, rng: random.Random
+    log_: CustodyLog, runs: int, batch: int, events: Events
 ) -> list[dict[str, float]]:
     """Per run: seconds from the append call to a checkpoint cosigned by both witnesses."""
     out: list[dict[str, float]] = []
     for _ in range(runs):
-        events = make_events(batch, rng)
+        chunk = events.make(batch)
         t0 = time.perf_counter()
-        log_.append(events)
+        log_.append(chunk)
         t1 = time.perf_counter()
         cp, created = log_.publish_checkpoint()
         t2 = time.perf_counter()
@@ -686,12 +747,12 @@ def parse_sizes(text: str) -> list[int]:
     return sorted(set(sizes))
 
 
-def profile_append(log_: CustodyLog, batch: int, rng: random.Random) -> str:
-    events = [make_events(batch, rng) for _ in range(5)]
+def profile_append(log_: CustodyLog, batch: int, events: Events) -> str:
+    chunks = [events.make(batch) for _ in range(5)]
     prof = cProfile.Profile()
     prof.enable()
-    for ev in events:
-        log_.append(ev)
+    for chunk in chunks:
+        log_.append(chunk)
     prof.disable()
     buf = io.StringIO()
     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(25)
@@ -722,6 +783,9 @@ def run(args: argparse.Namespace) -> Report:
             "cosign_at": sorted(cosign_at),
             "build_chunk": args.chunk,
             "build_commit_every": args.commit_every,
+            "wait_max": args.wait_max,
+            "idle_wait": args.idle_wait,
+            "busy_max": args.busy_max,
         },
     )
     rng = random.Random(args.seed)
@@ -738,6 +802,7 @@ def run(args: argparse.Namespace) -> Report:
     try:
         for size in sizes:
             log(f"== size {fmt_size(size)} ==")
+            events = Events(rng, size)
             current = log_.size()
             if current < size:
                 facts = bulk_extend(db_path, size, args.chunk, args.commit_every)
@@ -759,7 +824,9 @@ def run(args: argparse.Namespace) -> Report:
                 log(
                     f"  log already holds {current:,} > {size:,} entries; proofs still use size {size:,}"
                 )
-            if args.wait_max > 0 and (msg := wait_for_quiet(args.wait_max)):
+            if args.wait_max > 0 and (
+                msg := wait_for_quiet(args.wait_max, args.idle_wait, args.busy_max)
+            ):
                 report.contention.append(f"before measuring {fmt_size(size)}: {msg}")
             if args.check_root:
                 t0 = time.perf_counter()
@@ -797,7 +864,7 @@ def run(args: argparse.Namespace) -> Report:
                 )
 
                 start = log_.size()
-                eps, eps_note = measure_append(log_, args.append_events, args.batch, rng)
+                eps, eps_note = measure_append(log_, args.append_events, args.batch, events)
                 report.add(
                     Result(
                         size,
@@ -809,7 +876,7 @@ def run(args: argparse.Namespace) -> Report:
                         f"{args.append_events:,} events from size {start:,}; {eps_note}",
                     )
                 )
-                eps1, eps1_note = measure_append(log_, args.single_events, 1, rng)
+                eps1, eps1_note = measure_append(log_, args.single_events, 1, events)
                 report.add(
                     Result(
                         size,
@@ -820,12 +887,12 @@ def run(args: argparse.Namespace) -> Report:
                     )
                 )
                 if args.profile and size == sizes[-1]:
-                    report.profile = profile_append(log_, args.batch, rng)
+                    report.profile = profile_append(log_, args.batch, events)
 
                 if size in cosign_at and args.cosign_runs > 0:
                     if not witnesses:
                         witnesses = start_witnesses(workdir, home_path, db)
-                    runs = measure_cosign(log_, args.cosign_runs, args.cosign_batch, rng)
+                    runs = measure_cosign(log_, args.cosign_runs, args.cosign_batch, events)
                     report.cosign_runs[size] = runs
                     med = statistics.median(r["total_s"] for r in runs)
                     parts = ", ".join(
@@ -856,11 +923,16 @@ def run(args: argparse.Namespace) -> Report:
                         f"against one checkpoint of size {at:,}",
                     )
                 )
-            if watch.seen:
-                report.contention.append(
-                    f"while measuring {fmt_size(size)}: other benchmarks ran: {sorted(watch.seen)}"
+            report.other_load[size] = watch.other_cores
+            log(f"  CPU used by other processes while measuring: {watch.other_cores:.2f} cores")
+            if watch.seen or watch.other_cores > 0.2:
+                msg = (
+                    f"while measuring {fmt_size(size)}: other processes used "
+                    f"{watch.other_cores:.2f} of {os.cpu_count()} cores on average"
+                    + (f"; other benchmarks ran: {sorted(watch.seen)}" if watch.seen else "")
                 )
-                log(f"  WARNING: other benchmarks ran during this size: {sorted(watch.seen)}")
+                report.contention.append(msg)
+                log(f"  WARNING: {msg}")
     finally:
         stop_witnesses(witnesses)
         db.close()
@@ -936,10 +1008,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--wait-max",
         type=float,
         default=1800,
-        help="seconds to wait for other benchmarks (0 = no wait)",
+        help="seconds to wait, before each size, for other benchmarks to end (0 = no waiting at all)",
     )
     p.add_argument(
         "--profile", action="store_true", help="cProfile 5 batched appends at the largest size"
+    )
+    p.add_argument(
+        "--idle-wait",
+        type=float,
+        default=300,
+        help="then seconds to wait for idle CPUs (see --busy-max) before each size",
+    )
+    p.add_argument(
+        "--busy-max",
+        type=float,
+        default=0.15,
+        help="CPU share (0..1, all cores) counted as quiet before measuring (default 0.15)",
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print JSON on stdout instead of the table")
@@ -955,6 +1039,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cosign_runs": {str(k): v for k, v in report.cosign_runs.items()},
         "profile": report.profile,
         "contention": report.contention,
+        "other_cpu_cores_during_measurement": {str(k): v for k, v in report.other_load.items()},
     }
     if args.json_file:
         args.json_file.write_text(json.dumps(doc, indent=2) + "\n")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -131,6 +131,10 @@ class CustodyLog:
         return vkey_for(self.key, self.origin)
 
     def _state(self, s: Session, lock: bool = False) -> LogStateRow:
+        if lock:
+            # A write first: it takes SQLite's write lock (another appender waits instead of
+            # racing for the same index) and PostgreSQL's row lock.
+            s.execute(update(LogStateRow).where(LogStateRow.id == 1).values(size=LogStateRow.size))
         q = select(LogStateRow).where(LogStateRow.id == 1)
         if lock:
             q = q.with_for_update()
@@ -212,12 +216,10 @@ class CustodyLog:
         start = state.size
         last_by_subject: dict[str, int] = {}
         subjects = {f"{e.subject_kind.value}:{e.subject_id}" for e in events}
-        for subj, idx in s.execute(
-            select(LogEntryRow.subject, func.max(LogEntryRow.idx))
-            .where(LogEntryRow.subject.in_(subjects))
-            .group_by(LogEntryRow.subject)
-        ):
-            last_by_subject[subj] = int(idx)
+        for subj in subjects:  # one index probe each on (subject, idx): O(log n) per subject
+            last = s.scalar(select(func.max(LogEntryRow.idx)).where(LogEntryRow.subject == subj))
+            if last is not None:
+                last_by_subject[subj] = int(last)
         logged: list[LoggedEvent] = []
         for i, ev in enumerate(events):
             idx = start + i
@@ -364,6 +366,11 @@ class CustodyLog:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         tmp.replace(path)
+        fd = os.open(self.home, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _check_head_file(self, size: int) -> None:
         """Refuse to append if this node already published a larger checkpoint than

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -170,13 +171,15 @@ class LogEntryRow(Base):
     """One custody event: its leaf (the commitment) and, until erased, its statement and salt."""
 
     __tablename__ = "log_entries"
+    # the latest event of a subject is one probe of this index (max idx within the subject)
+    __table_args__ = (Index("ix_log_entries_subject_idx", "subject", "idx"),)
 
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
     # UUID4, unique by construction; not indexed: a random-key index slows appends to a large log
     event_id: Mapped[str] = mapped_column(String(36))
     event_type: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(220), index=True)
+    subject: Mapped[str] = mapped_column(String(220))
     case_ref: Mapped[str] = mapped_column(String(128))
     time: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     previous: Mapped[int | None] = mapped_column(BigInteger)
