@@ -1,5 +1,5 @@
 """``python -m rogatory`` runs the command line."""
 
-from rogatory.cli.main import run
+from rogatory.cli.entry import run
 
 run()

@@ -59,7 +59,7 @@ from rogatory.errors import (
     StorageFullError,
     UsageError,
 )
-from rogatory.evidence import ewf
+from rogatory.evidence import ewf, prehash
 from rogatory.evidence.acquisition import Acquisition
 from rogatory.evidence.blobstore import BlobStore, BlobWriter
 from rogatory.evidence.hashing import (
@@ -633,18 +633,34 @@ def _hash_large_file(
                     raise _changed(entry.path, (entry.size, entry.mtime_ns), st0, 0)
                 with contextlib.suppress(OSError):
                     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            writer = store.writer() if store is not None else None
-            digests, n = digest_stream(
-                f,
-                algorithms,
-                sink=writer.write if writer is not None else None,
-                progress=progress,
-                size_hint=max(entry.size, THREADED_MIN_SIZE if stream else 0),
+            early = (
+                None if stream or store is not None else prehash.take(entry.path, st0, algorithms)
             )
+            if (
+                early is not None
+            ):  # read while the program was starting (see rogatory.evidence.prehash)
+                digests, n = early, st0.st_size
+                progress(n)
+            else:
+                writer = store.writer() if store is not None else None
+                digests, n = digest_stream(
+                    f,
+                    algorithms,
+                    sink=writer.write if writer is not None else None,
+                    progress=progress,
+                    size_hint=max(entry.size, THREADED_MIN_SIZE if stream else 0),
+                )
             st1 = os.fstat(fd)
         if stream:
             entry.size = n
-        elif n != entry.size or st1.st_size != entry.size or st1.st_mtime_ns != entry.mtime_ns:
+        elif (
+            n != entry.size
+            or st1.st_size != entry.size
+            or st1.st_mtime_ns != entry.mtime_ns
+            # a write that restores size and mtime (cp -p, touch -r) still moves ctime
+            or st1.st_ctime_ns != st0.st_ctime_ns
+            or st1.st_ino != st0.st_ino
+        ):
             raise _changed(entry.path, (entry.size, entry.mtime_ns), st1, n)
         if writer is not None:
             writer.commit(digests["sha256"])
