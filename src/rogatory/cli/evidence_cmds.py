@@ -198,7 +198,7 @@ def evidence_add(
     )
     db = open_database(home)
     custody = open_custody_log(home, db)
-    with db.session() as s:
+    with db.session(write=True) as s:
         for run in mark_interrupted_runs(s, case):
             err.print(
                 f"[yellow]note:[/] an earlier intake into {escape(case)} was interrupted "
@@ -242,7 +242,7 @@ def evidence_list(
 ) -> None:
     """List the evidence items of a case."""
     db = open_database(open_home())
-    with db.session() as s:
+    with db.session(write=True) as s:
         rows = [item_summary(r) for r in list_items(s, case)]
         pending = [", ".join(r.paths) for r in mark_interrupted_runs(s, case)]
     if json_out:

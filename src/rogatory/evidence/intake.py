@@ -1385,7 +1385,7 @@ def _take_in_item(db: Database, rec: _Recording, pl: _Plan, hashing: _Hashing) -
         return out
     try:
         try:
-            with db.session() as s:
+            with db.session(write=True) as s:
                 if pl.tree is not None:
                     found = _record_tree(s, rec, pl, hashing)
                 else:
@@ -1444,7 +1444,7 @@ def _add_checks(out: ItemOutcome, pl: _Plan, options: IntakeOptions) -> None:
 
 def _start_run(db: Database, case_id: int, plans: list[_Plan]) -> int:
     """Journal the run as ``running``; return its id."""
-    with db.session() as s:
+    with db.session(write=True) as s:
         run = IntakeRunRow(
             case_id=case_id,
             paths=[str(pl.source) for pl in plans],
@@ -1464,7 +1464,7 @@ def _end_run(
 ) -> None:
     """Journal the run as ``complete`` or ``failed``; a complete run finishes the
     interrupted runs whose paths it covered."""
-    with db.session() as s:
+    with db.session(write=True) as s:
         r = s.get(IntakeRunRow, run_id)
         assert r is not None
         failed = [o for o in outcomes if o.status == "failed"]
@@ -1479,7 +1479,7 @@ def _end_run(
 
 
 def _abort_run(db: Database, run_id: int, exc: BaseException) -> None:
-    with db.session() as s:
+    with db.session(write=True) as s:
         r = s.get(IntakeRunRow, run_id)
         if r is not None:
             r.status, r.finished_at, r.error = "failed", dt.datetime.now(dt.UTC), repr(exc)[:2000]
@@ -1519,7 +1519,7 @@ def take_in(
     observer = observer or _NoObserver()
     if not paths:
         raise UsageError("no paths given", "name at least one file or directory to take in")
-    with db.session() as s:
+    with db.session(write=True) as s:
         case_id = get_case_row(s, case_reference).id
         mark_interrupted_runs(s)
     store = None if options.in_place else BlobStore(blob_dir)

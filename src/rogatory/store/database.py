@@ -74,8 +74,13 @@ def make_engine(url: str) -> Engine:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    """Emit a real BEGIN so every transaction, DDL included, is atomic on SQLite."""
-    conn.exec_driver_sql("BEGIN")
+    """Emit a real BEGIN so every transaction, DDL included, is atomic on SQLite.
+
+    Sessions opened with ``write=True`` begin IMMEDIATE: they take the write lock
+    first and wait for it, instead of failing when another process commits between
+    their first read and their first write (WAL's "database is locked")."""
+    immediate = conn.get_execution_options().get("rogatory_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _where(url: Any) -> str:
@@ -218,12 +223,20 @@ class Database:
         self.engine = make_engine(url)
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = self.engine.execution_options(rogatory_write=True)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed on success, rolled back on error."""
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error.
+
+        Args:
+            write: the transaction will write after reading; on SQLite it then takes
+                the write lock at BEGIN (waiting up to the busy timeout) so it cannot
+                fail half-way because another process wrote meanwhile.
+        """
+        bind = self._writer if write else self.engine
         try:
-            with self._sessions() as s, s.begin():
+            with self._sessions(bind=bind) as s, s.begin():
                 yield s
         except (OperationalError, sqlalchemy_exc.InterfaceError) as exc:
             raise store_error(exc, self.engine.url) from exc
