@@ -187,12 +187,7 @@ def verify(
         if paths:
             out.print(f"report: {paths[0]} and {paths[1]}")
     if not report.ok:
-        failed = [c for c in report.checks if not c.ok] + [
-            c
-            for i in report.items
-            for c in i.checks + [c for s in i.custody for c in s.checks]
-            if not c.ok
-        ]
+        failed = report.failed_checks()
         raise IntegrityError(
             f"the package failed verification: {failed[0].name}: {failed[0].detail}"
             if failed

@@ -72,12 +72,7 @@ def import_package(
     )
     report, manifest = verified.report, verified.manifest
     if not report.ok:
-        failed = [c for c in report.checks if not c.ok] + [
-            c
-            for i in report.items
-            for c in i.checks + [c for s in i.custody for c in s.checks]
-            if not c.ok
-        ]
+        failed = report.failed_checks()
         first = failed[0] if failed else None
         raise IntegrityError(
             "the package failed verification, nothing was imported"

@@ -122,6 +122,14 @@ class PackageReport:
     def ok(self) -> bool:
         return all(c.ok for c in self.checks) and all(i.ok for i in self.items)
 
+    def failed_checks(self) -> list[CheckResult]:
+        """Every failed check, package checks first, then per item and custody event."""
+        failed = [c for c in self.checks if not c.ok]
+        for i in self.items:
+            failed += [c for c in i.checks if not c.ok]
+            failed += [c for s in i.custody for c in s.checks if not c.ok]
+        return failed
+
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ok"] = self.ok
