@@ -25,7 +25,28 @@ COMMANDS = [
     ["evidence", "verify"],
     ["evidence", "manifest"],
     ["demo"],
+    ["serve"],
+    ["verify"],
+    ["backup"],
+    ["restore"],
+    ["node", "card"],
+    ["evidence", "history"],
+    ["log", "status"],
+    ["log", "checkpoint"],
+    ["log", "verify"],
+    ["log", "policy"],
+    ["log", "prove"],
+    ["log", "check"],
+    ["log", "erase"],
+    ["log", "rotate-key"],
+    ["witness", "add"],
+    ["witness", "trust"],
+    ["witness", "list"],
+    ["package", "create"],
+    ["package", "import"],
+    ["package", "reissue"],
 ]
+REPORTS_WITHOUT_JSON = {("serve",)}
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -33,6 +54,8 @@ def test_every_command_has_help_with_an_example(cli, command: list[str]) -> None
     r = cli(*command, "--help")
     assert r.code == 0
     assert "Example: rogatory" in r.stdout
+    if tuple(command) not in REPORTS_WITHOUT_JSON:
+        assert "--json" in r.stdout, "everything that reports has --json"
 
 
 @pytest.fixture

@@ -168,15 +168,18 @@ def log_policy(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write here instead of stdout.")
     ] = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Print the node's C2SP tlog-policy: its log keys (with history), witnesses and quorum."""
     home = open_home()
     db = open_database(home)
     text = node_policy(open_custody_log(home, db, signing=False), home.config.quorum)
-    if out_file is None:
-        sys.stdout.write(text)
-    else:
+    if out_file is not None:
         out_file.write_text(text)
+    if json_out:
+        emit_json({"policy": text, "written_to": str(out_file) if out_file else None})
+    elif out_file is None:
+        sys.stdout.write(text)
 
 
 @log_app.command("prove", epilog="Example: rogatory log prove EV-000001 --out proofs/")

@@ -85,7 +85,7 @@ app.command(
 app.add_typer(witness_app, name="witness")
 app.command(
     "serve",
-    epilog="Example: ROGATORY_PASSPHRASE_FILE=/run/secrets/rogatory rogatory serve --port 8470",
+    epilog="Example: rogatory serve --port 8470 (unattended: export ROGATORY_PASSPHRASE_FILE=/run/secrets/rogatory first)",
 )(serve)
 
 

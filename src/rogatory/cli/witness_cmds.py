@@ -42,10 +42,14 @@ def witness_add(
         str,
         typer.Option("--vkey", help="The witness's cosigner vkey, from its 'rogatory node show'."),
     ],
+    json_out: JsonOpt = False,
 ) -> None:
     """Ask a partner's witness to cosign this node's checkpoints."""
     db = open_database(open_home())
     add_witness(db, name, vkey, url)
+    if json_out:
+        emit_json({"witness": name, "url": url, "vkey": vkey})
+        return
     out.print(f"witness {escape(name)} added; next: rogatory log checkpoint")
 
 
@@ -59,10 +63,14 @@ def witness_trust(
         list[str],
         typer.Option("--vkey", help="The partner log's vkey (repeatable for key history)."),
     ],
+    json_out: JsonOpt = False,
 ) -> None:
     """Cosign a partner's log: accept its checkpoints signed by these keys."""
     db = open_database(open_home())
     trust_log(db, origin, vkey)
+    if json_out:
+        emit_json({"witnessed_log": origin, "vkeys": vkey})
+        return
     out.print(f"this node now witnesses {escape(origin)}")
 
 
