@@ -541,23 +541,22 @@ class Signer(Protocol):
         ...
 
 
-class NoteSigner:
-    """An Ed25519 (type 0x01) note signer (signed-note §Ed25519 signatures)."""
+class _Ed25519Key:
+    """An Ed25519 key under a note key name, for one signature type (``alg``).
 
-    alg = ALG_ED25519
+    Holds what both signer kinds share: the name, the raw public key, the key ID
+    derived for ``alg`` (signed-note §Key IDs), and the matching verifier and vkey.
+    """
+
+    alg: int
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
         if not is_valid_key_name(name):
-            raise _malformed(f"invalid signer key name {name!r}", "no spaces, no '+'")
+            raise _malformed(f"invalid key name {name!r}", "no spaces, no '+'")
         self._name = name
         self._key = private_key
         self._public = _raw_public(private_key)
-        self._key_id = key_id(name, ALG_ED25519, self._public)
-
-    @classmethod
-    def ed25519(cls, name: str, private_key: Ed25519PrivateKey) -> NoteSigner:
-        """A type-0x01 signer named ``name``."""
-        return cls(name, private_key)
+        self._key_id = key_id(name, self.alg, self._public)
 
     @property
     def name(self) -> str:
@@ -566,25 +565,36 @@ class NoteSigner:
 
     @property
     def key_id(self) -> bytes:
-        """The 4-byte key ID (raw)."""
+        """The 4-byte key ID (raw), derived for this signature type."""
         return self._key_id
 
     @property
     def verifier(self) -> NoteVerifier:
         """The matching verifier."""
-        return NoteVerifier(self._name, self._key_id, ALG_ED25519, self._public)
+        return NoteVerifier(self._name, self._key_id, self.alg, self._public)
 
     @property
     def vkey(self) -> str:
         """The matching vkey text."""
         return self.verifier.vkey
 
+
+class NoteSigner(_Ed25519Key):
+    """An Ed25519 (type 0x01) note signer (signed-note §Ed25519 signatures)."""
+
+    alg = ALG_ED25519
+
+    @classmethod
+    def ed25519(cls, name: str, private_key: Ed25519PrivateKey) -> NoteSigner:
+        """A type-0x01 signer named ``name``."""
+        return cls(name, private_key)
+
     def sign(self, msg: bytes) -> bytes:
         """64-byte Ed25519 signature over ``msg`` (deterministic, RFC 8032)."""
         return self._key.sign(msg)
 
 
-class CosignatureSigner:
+class CosignatureSigner(_Ed25519Key):
     """An Ed25519 cosigner producing tlog-cosignature/v1 signatures (type 0x04).
 
     Args:
@@ -601,33 +611,8 @@ class CosignatureSigner:
         private_key: Ed25519PrivateKey,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not is_valid_key_name(name):
-            raise _malformed(f"invalid cosigner key name {name!r}", "no spaces, no '+'")
-        self._name = name
-        self._key = private_key
-        self._public = _raw_public(private_key)
-        self._key_id = key_id(name, ALG_COSIGNATURE_V1, self._public)
+        super().__init__(name, private_key)
         self._clock = clock
-
-    @property
-    def name(self) -> str:
-        """The cosigner key name."""
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        """The 4-byte key ID (raw), derived with type 0x04."""
-        return self._key_id
-
-    @property
-    def verifier(self) -> NoteVerifier:
-        """The matching 0x04 verifier."""
-        return NoteVerifier(self._name, self._key_id, ALG_COSIGNATURE_V1, self._public)
-
-    @property
-    def vkey(self) -> str:
-        """The matching 0x04 vkey text."""
-        return self.verifier.vkey
 
     def cosign(self, checkpoint_text: str | bytes, timestamp: int) -> bytes:
         """``u64 big-endian timestamp || Ed25519 signature`` (72 bytes) over
