@@ -653,6 +653,7 @@ def start_witnesses(workdir: Path, bench_home: Path, db: Database) -> list[Witne
                 "--home",
                 str(home),
                 "serve",
+                "--insecure-http",
                 "--port",
                 str(port),
                 "--checkpoint-interval",
@@ -765,9 +766,16 @@ def run(args: argparse.Namespace) -> Report:
         {sizes[0], sizes[-1]} if args.cosign_at is None else set(parse_sizes(args.cosign_at))
     )
     workdir: Path = args.workdir
+    marker = workdir / ".rogatory-ledger-bench"
+    if workdir.exists() and any(workdir.iterdir()) and not marker.exists():
+        # never wipe a folder this script did not make (it once was given /work itself)
+        raise SystemExit(
+            f"{workdir} exists and was not made by this benchmark; give a new or empty folder"
+        )
     if workdir.exists() and not args.reuse:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    marker.touch()
     report = Report(
         machine=machine_info(workdir),
         settings={
