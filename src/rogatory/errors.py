@@ -111,3 +111,24 @@ __all__ = [
     "UsageError",
     "WitnessError",
 ]
+
+
+class ExchangeError(RogatoryError):
+    """A federation exchange failed: a peer, a message, a transfer.
+
+    Attributes:
+        check: for a refused message, the name of the check that failed
+            (e.g. ``signature``, ``recipient``, ``replay``); empty otherwise.
+    """
+
+    def __init__(self, message: str, hint: str = "", *, check: str = "") -> None:
+        super().__init__(message, hint)
+        self.check = check
+
+
+class MessageRefusedError(ExchangeError):
+    """An incoming message failed a check and was not stored (the check is named)."""
+
+
+class PeerUnreachableError(ExchangeError):
+    """A peer did not answer, or answered garbage; the outbox retries later."""

@@ -148,8 +148,12 @@ class ProgressBar:
 
 def open_custody_log(home: NodeHome, db: Database, *, signing: bool = True) -> CustodyLog:
     """The node's custody log; with ``signing`` the log key is unlocked (passphrase if protected)."""
-    key = load_signing_key(home.keys_dir, KeyPurpose.LOG, passphrase_for(home)) if signing else None
+    passphrase = passphrase_for(home) if signing else None
+    key = load_signing_key(home.keys_dir, KeyPurpose.LOG, passphrase) if signing else None
     log = CustodyLog(db, home.config.identity.node_id, key, home.path)
     if key is not None:
+        from rogatory.exchange.client import witness_client_for
+
         log.ensure_key_registered()
+        log.witness_clients = witness_client_for(home, passphrase, db)
     return log

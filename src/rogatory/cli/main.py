@@ -14,6 +14,7 @@ from rogatory.cli.case_cmds import case_app
 from rogatory.cli.common import err, settings
 from rogatory.cli.demo import demo
 from rogatory.cli.evidence_cmds import evidence_app
+from rogatory.cli.federation_cmds import message_app, node_rotate_key, node_set_url, peer_app
 from rogatory.cli.log_cmds import log_app
 from rogatory.cli.node_cmds import init, node_app
 from rogatory.cli.package_cmds import node_card, package_app, verify
@@ -73,6 +74,10 @@ app.command(
 node_app.command("card", epilog="Example: rogatory node card --out nl.police-cybercrime.card.json")(
     node_card
 )
+node_app.command("set-url", epilog="Example: rogatory node set-url https://127.0.0.1:8470")(
+    node_set_url
+)
+node_app.command("rotate-key", epilog="Example: rogatory node rotate-key")(node_rotate_key)
 app.add_typer(node_app, name="node")
 app.add_typer(case_app, name="case")
 app.add_typer(evidence_app, name="evidence")
@@ -83,6 +88,8 @@ app.command(
     epilog="Example: rogatory verify nl-to-jp.rogpkg --identity court.key --trust nl.police-cybercrime.card.json --fingerprint 'AB12 …' --report report/",
 )(verify)
 app.add_typer(witness_app, name="witness")
+app.add_typer(peer_app, name="peer")
+app.add_typer(message_app, name="message")
 app.command(
     "serve",
     epilog="Example: rogatory serve --port 8470 (unattended: export ROGATORY_PASSPHRASE_FILE=/run/secrets/rogatory first)",

@@ -25,7 +25,10 @@ from rogatory.node.identity import ROLES, NodeIdentity
 from rogatory.node.keys import KeyPurpose, load_signing_key, public_key_bytes, public_keys
 from rogatory.store.database import Database
 
-node_app = typer.Typer(help="Show this node's identity and keys.", no_args_is_help=True)
+node_app = typer.Typer(
+    help="This node: identity and keys, its signed card, URL and message-key rotation.",
+    no_args_is_help=True,
+)
 
 
 def _ask(value: str | None, option: str, prompt: str) -> str:

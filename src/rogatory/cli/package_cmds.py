@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pyrage
 import typer
@@ -22,24 +22,37 @@ from rogatory.cli.common import (
     out,
     passphrase_for,
 )
-from rogatory.errors import IntegrityError, KeyMaterialError
+from rogatory.errors import IntegrityError, KeyMaterialError, UsageError
 from rogatory.node.keys import KeyPurpose, load_signing_key
 from rogatory.package.card import build_card, fingerprint, load_trust
 from rogatory.package.create import create_package, parse_recipient
 
-package_app = typer.Typer(help="Evidence packages: create, import.", no_args_is_help=True)
+package_app = typer.Typer(
+    help="Evidence packages: create, send to a peer, import, re-issue, list transfers.",
+    no_args_is_help=True,
+)
 
 
 def node_card(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the card here instead of stdout.")
     ] = None,
+    valid_days: Annotated[
+        int, typer.Option("--valid-days", help="How long partners may trust this card (days).")
+    ] = 365,
     json_out: JsonOpt = False,
 ) -> None:
-    """Export this node's card (public keys and policy) and print its fingerprint to read out of band."""
+    """Export this node's signed card (identity, URL, public keys, policy, validity) and print its fingerprint to read out of band."""
     home = open_home()
     log = open_custody_log(home, open_database(home), signing=False)
-    card = build_card(home, log)
+    passphrase = passphrase_for(home)
+    card = build_card(
+        home,
+        log,
+        load_signing_key(home.keys_dir, KeyPurpose.MESSAGE, passphrase),
+        passphrase=passphrase,
+        valid_days=valid_days,
+    )
     fp = fingerprint(card)
     text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
     if out_file is not None:
@@ -64,7 +77,11 @@ def package_create(
         list[str], typer.Option("--item", help="Evidence item to include (repeatable).")
     ],
     to: Annotated[
-        str, typer.Option("--to", help="Recipient: an age1… key, an age key file, or a node card.")
+        str,
+        typer.Option(
+            "--to",
+            help="Recipient: a peer's node id (trust list), an age1… key, an age key file, or a node card.",
+        ),
     ],
     out_file: Annotated[
         Path, typer.Option("--out", help="The package file to write (must not exist).")
@@ -76,7 +93,7 @@ def package_create(
     db = open_database(home)
     log = open_custody_log(home, db)
     message_key = load_signing_key(home.keys_dir, KeyPurpose.MESSAGE, passphrase_for(home))
-    recipient = parse_recipient(to)
+    recipient = _recipient(db, to)
     with ProgressBar("packaging", enabled=not json_out) as bar:
         summary = create_package(
             home,
@@ -112,6 +129,21 @@ def package_create(
         )
     for w in summary.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+def _recipient(db: Any, to: str) -> Any:
+    """``--to``: a usable peer on the trust list, else an age key, key file or card."""
+    from rogatory.exchange.trust import usable_peer
+    from rogatory.package.create import Recipient
+    from rogatory.store.schema import PeerRow
+
+    if not to.startswith("age1") and not Path(to).exists():
+        with db.session() as s:
+            known = s.get(PeerRow, to) is not None
+        if known:
+            peer = usable_peer(db, to)
+            return Recipient(peer.card["keys"]["age"], f"{peer.agency} ({peer.node_id})")
+    return parse_recipient(to)
 
 
 def _identity(path: Path) -> pyrage.x25519.Identity:
@@ -162,6 +194,8 @@ def verify(
     """Verify a package offline: signatures, every byte, every custody event; no network, no node needed."""
     from rogatory.package.verify import verify_package
 
+    if not package.is_file():
+        raise UsageError(f"no package file {package}", "check the path")
     fps = list(fingerprint_opt or [])
     senders = [load_trust(card, fps[i] if i < len(fps) else None) for i, card in enumerate(trust)]
     ident = _identity(identity)
@@ -233,8 +267,15 @@ def _print_report(report: object) -> None:
 def package_import(
     package: Annotated[Path, typer.Argument(help="The package file.")],
     trust: Annotated[
-        Path, typer.Option("--trust", help="The sender's node card, obtained by a trusted route.")
-    ],
+        Path | None,
+        typer.Option("--trust", help="The sender's node card, obtained by a trusted route."),
+    ] = None,
+    from_peer: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="The sender, a peer on this node's trust list (instead of --trust)."
+        ),
+    ] = None,
     fingerprint_opt: Annotated[
         str | None,
         typer.Option("--fingerprint", help="The card fingerprint you confirmed out of band."),
@@ -255,7 +296,18 @@ def package_import(
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db)
-    sender = load_trust(trust, fingerprint_opt)
+    if (trust is None) == (from_peer is None):
+        raise UsageError(
+            "give the sender as --from PEER (trust list) or --trust CARD --fingerprint FP",
+            "rogatory peer list shows the trust list",
+        )
+    if from_peer is not None:
+        from rogatory.exchange.trust import peer_trust, usable_peer
+
+        sender = peer_trust(usable_peer(db, from_peer))
+    else:
+        assert trust is not None
+        sender = load_trust(trust, fingerprint_opt)
     result = import_package(
         home, db, log, package, load_age_identity(home.keys_dir, passphrase_for(home)), sender, case
     )
@@ -329,3 +381,122 @@ def package_reissue(
         )
     for w in warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+@package_app.command(
+    "send",
+    epilog="Example: rogatory package send nl-to-jp.rogpkg --to jp.central-authority",
+)
+def package_send(
+    package: Annotated[
+        Path, typer.Argument(help="The package file (made with package create --to the peer).")
+    ],
+    to: Annotated[str, typer.Option("--to", help="The recipient peer's node id.")],
+    max_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-bytes",
+            help="Upload at most this many bytes now, then stop (run again to continue), e.g. on a metered link.",
+        ),
+    ] = None,
+    retry_for: Annotated[
+        float,
+        typer.Option("--retry-for", help="Keep retrying an unreachable peer this long (seconds)."),
+    ] = 60.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Send a package to a peer over the federation; resumes an interrupted transfer where it stopped."""
+    import getpass
+
+    from rogatory.cli.federation_cmds import open_federation_node
+    from rogatory.custody.events import Actor
+    from rogatory.exchange.transfer import send_package
+
+    if max_bytes is not None and max_bytes <= 0:
+        raise UsageError("--max-bytes must be positive", "")
+    node = open_federation_node()
+    with ProgressBar(f"sending to {to}", enabled=not json_out) as bar:
+        result = send_package(
+            node,
+            package,
+            to,
+            max_bytes=max_bytes,
+            retry_for=retry_for,
+            progress=bar.advance,
+            planned=lambda held, total: bar.planned(total - held, 0),
+            actor=Actor(getpass.getuser(), "sender"),
+        )
+    data = {
+        "status": result.status,
+        "sent_bytes": result.sent,
+        "offset": result.offset,
+        "size": result.size,
+        "resumed_from": result.resumed_from,
+        "duplicate": result.duplicate,
+        "receipt": result.receipt,
+        "seconds": round(result.seconds, 3),
+        "upload_seconds": round(result.upload_seconds, 3),
+    }
+    if json_out:
+        emit_json(data)
+        return
+    if result.status == "paused":
+        out.print(
+            f"[yellow]paused[/] after {human_size(result.sent)}: {escape(to)} holds {human_size(result.offset)} of {human_size(result.size)}\n"
+            f"  run the same command again to resume from byte {result.offset}"
+        )
+        return
+    if result.resumed_from and not result.duplicate:
+        out.print(f"resumed from byte {result.resumed_from} (already held by {escape(to)})")
+    receipt = result.receipt or {}
+    out.print(
+        f"[green]delivered[/] {package.name} ({human_size(result.size)}) to {escape(to)}"
+        + (
+            " — delivered before; the signed receipt of that delivery is kept"
+            if result.duplicate
+            else ""
+        )
+    )
+    out.print(
+        f"  {escape(to)} imported package {receipt.get('package_id')} into case {escape(str(receipt.get('case')))}; "
+        "signed receipt kept, transfer-out recorded in the custody log"
+    )
+
+
+@package_app.command("transfers", epilog="Example: rogatory package transfers --json")
+def package_transfers(json_out: JsonOpt = False) -> None:
+    """List package transfers to and from peers, with the received files' paths."""
+    from rogatory.cli.federation_cmds import open_federation_node
+    from rogatory.exchange.transfer import DONE, received_path, transfers
+
+    node = open_federation_node(signing=False)
+    rows: list[dict[str, Any]] = [
+        {
+            "direction": t.direction,
+            "peer": t.peer,
+            "sha256": t.sha256,
+            "size": t.size,
+            "file_name": t.file_name,
+            "status": t.status,
+            "updated_at": t.updated_at.isoformat(),
+            "receipt": bool(t.receipt),
+            "path": str(received_path(node, t))
+            if t.direction == "in" and t.status == DONE
+            else None,
+            "detail": t.detail,
+        }
+        for t in transfers(node)
+    ]
+    if json_out:
+        emit_json(rows)
+        return
+    if not rows:
+        out.print("no transfers")
+        return
+    for r in rows:
+        arrow = "→" if r["direction"] == "out" else "←"
+        out.print(
+            f"{arrow} {escape(r['peer'])} {escape(r['file_name'])} {human_size(r['size'])} {r['status']}"
+            + (f" — {escape(r['path'])}" if r["path"] else "")
+            + (f" — {escape(r['detail'])}" if r["detail"] else "")
+        )

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rogatory.cli.common import (
     JsonOpt,
     emit_json,
+    err,
     open_custody_log,
     open_database,
     open_home,
@@ -18,6 +19,7 @@ from rogatory.cli.common import (
     table,
 )
 from rogatory.custody.witnessing import WitnessService, add_witness, forks, trust_log
+from rogatory.errors import UsageError
 from rogatory.node.keys import KeyPurpose, load_signing_key
 from rogatory.store.schema import WitnessedLogRow, WitnessRow
 
@@ -114,8 +116,13 @@ def witness_list(json_out: JsonOpt = False) -> None:
 
 
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8470,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Address to listen on (default from config: server.listen)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="TCP port (default from config).")
+    ] = None,
     checkpoint_interval: Annotated[
         float | None,
         typer.Option(
@@ -123,24 +130,90 @@ def serve(
             help="Seconds between checkpoints when the log grew (default from config; 0 = off).",
         ),
     ] = None,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http",
+            help="Plain HTTP, witness endpoints only, no federation (tests and labs; never between agencies).",
+        ),
+    ] = False,
 ) -> None:
-    """Run the node's HTTP API: the witness endpoints and the log's checkpoint, with the checkpoint clock."""
+    """Run the node's HTTPS API with mutual TLS: federation (messages, transfers), witness, checkpoint clock, outbox delivery."""
+    import socket
+
     import uvicorn
 
+    from rogatory.exchange.client import witness_client_for
+    from rogatory.exchange.node import FederationNode
+    from rogatory.exchange.tls import server_context
+    from rogatory.exchange.trust import list_peers, peer_problem
     from rogatory.server.app import create_app
+    from rogatory.server.federation import PeerCertH11Protocol, TrustStore
 
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db)
+    passphrase = passphrase_for(home)
     witness = WitnessService(
         db,
         home.config.identity.node_id,
-        load_signing_key(home.keys_dir, KeyPurpose.WITNESS, passphrase_for(home)),
+        load_signing_key(home.keys_dir, KeyPurpose.WITNESS, passphrase),
     )
     interval = (
         home.config.checkpoint_interval if checkpoint_interval is None else checkpoint_interval
     )
-    out.print(
-        f"serving {home.config.identity.node_id} on http://{host}:{port} (witness at /witness, checkpoint clock {interval}s)"
+    default_host, _, default_port = home.config.listen.rpartition(":")
+    host = host or default_host or "127.0.0.1"
+    port = port if port is not None else int(default_port or 8470)
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port}: {exc.strerror}",
+                "this node may already be serving (partners expect the port in its card), or another "
+                "program uses the port: stop it, or pass --port and publish the new URL with 'rogatory node set-url'",
+            ) from None
+    node_id = home.config.identity.node_id
+    if insecure_http:
+        err.print(
+            "[yellow]warning:[/] plain HTTP without client authentication: witness endpoints only"
+        )
+        out.print(
+            f"serving {node_id} on http://{host}:{port} (witness at /witness, checkpoint clock {interval}s)"
+        )
+        uvicorn.run(create_app(log, witness, interval), host=host, port=port, log_level="warning")
+        return
+    node = FederationNode(home, db, log, passphrase)
+    peers = [p for p in list_peers(db) if not peer_problem(p)]
+    ctx = server_context(home, passphrase, [p.card["keys"]["tls_certificate"] for p in peers])
+    store = TrustStore(ctx, node, {p.tls_sha256 for p in peers})
+    app = create_app(
+        log,
+        witness,
+        interval,
+        node=node,
+        trust_store=store,
+        client_for=witness_client_for(home, passphrase, db),
     )
-    uvicorn.run(create_app(log, witness, interval), host=host, port=port, log_level="warning")
+    url = f"https://{host}:{port}"
+    out.print(
+        f"serving {node_id} on {url} (mutual TLS; {len(peers)} peer(s); federation at /federation, "
+        f"witness at /witness, checkpoint clock {interval}s, outbox delivery every 1s)"
+    )
+    if home.config.url != url:
+        err.print(
+            f"note: this node's card publishes URL {home.config.url or '(none)'}; if partners should use {url}, "
+            f"run: rogatory node set-url {url}  and send them the new card"
+        )
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=PeerCertH11Protocol,
+        ssl_context_factory=lambda _config, _default: ctx,
+        log_level="warning",
+        timeout_keep_alive=30,
+    )
+    uvicorn.Server(config).run()

@@ -20,9 +20,10 @@ import dataclasses
 import datetime as dt
 import os
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import func, insert, select, update
@@ -119,6 +120,8 @@ class CustodyLog:
         self.origin = origin_for(node_id)
         self.key = signing_key
         self.home = home
+        self.witness_clients: Callable[[str], Any] | None = None
+        """Pinned HTTP clients for witnesses that are federation peers (set at the edge)."""
         self._signer = NoteSigner.ed25519(self.origin, signing_key) if signing_key else None
 
     # ------------------------------------------------------------ state

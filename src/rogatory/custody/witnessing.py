@@ -10,8 +10,10 @@ evidence of misbehaviour, and talks HTTP to witnesses with httpx.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +58,7 @@ class WitnessService:
 
     def add_checkpoint(self, body: bytes, now: int | None = None) -> Decision:
         """Handle one add-checkpoint request; persist the new state or the fork evidence."""
-        with self._lock, self.db.session() as s:
+        with self._lock, self.db.session(write=True) as s:
             rows = {r.origin: r for r in s.scalars(select(WitnessedLogRow).with_for_update())}
             known = {o: [parse_vkey(v) for v in r.vkeys] for o, r in rows.items()}
             latest = {
@@ -83,6 +85,14 @@ class WitnessService:
                         detail=f"{f.reason}: cosigned size {f.previous.size}, presented size {f.submitted.size}",
                         detected_at=dt.datetime.now(dt.UTC),
                     )
+                )
+                logging.getLogger("rogatory.witness").error(
+                    "FORK of %s refused and kept as evidence: %s (cosigned size %d, presented size %d); "
+                    "see 'rogatory peer list' and tell the partner's administrators",
+                    f.origin,
+                    f.reason,
+                    f.previous.size,
+                    f.submitted.size,
                 )
             return decision
 
@@ -116,7 +126,7 @@ def trust_log(db: Database, origin: str, vkeys: list[str]) -> None:
                 f"the vkey is for {verifier.name!r}, not {origin!r}",
                 "the log key name must be the origin",
             )
-    with db.session() as s:
+    with db.session(write=True) as s:
         row = s.get(WitnessedLogRow, origin)
         if row is None:
             s.add(
@@ -156,7 +166,7 @@ def add_witness(db: Database, name: str, vkey: str, url: str) -> None:
         )
     if not name or any(c.isspace() for c in name):
         raise UsageError("a witness name must be non-empty without spaces", "")
-    with db.session() as s:
+    with db.session(write=True) as s:
         row = s.get(WitnessRow, name)
         if row is None:
             s.add(
@@ -185,7 +195,7 @@ def _store_cosignatures(log: CustodyLog, w: WitnessRow, cp: SignedCheckpoint, bo
         if sig.name != verifier.name or sig.key_id != verifier.key_id:
             continue
         ts = verify_cosignature(verifier, text, sig.sig)
-        with log.db.session() as s:
+        with log.db.session(write=True) as s:
             exists = s.scalar(
                 select(LogCosignatureRow.id).where(
                     LogCosignatureRow.size == cp.checkpoint.size,
@@ -221,8 +231,13 @@ def collect_cosignatures(
     client: Any = None,
     *,
     only_missing: bool = False,
+    client_for: Callable[[str], Any] | None = None,
 ) -> list[WitnessResult]:
     """Ask every configured witness to cosign ``cp``; keep the verified cosignatures.
+
+    ``client_for(witness name)`` (default: ``log.witness_clients``) may return an
+    httpx client for that witness — the federation's mutual-TLS client, pinned to
+    the peer's certificate — or None to use ``client``.
 
     With ``only_missing`` (the checkpoint clock), witnesses that already cosigned
     ``cp`` are not asked again, so an idle log does not flood them.
@@ -232,8 +247,9 @@ def collect_cosignatures(
     """
     import httpx  # imported here: only checkpointing talks HTTP
 
+    client_for = client_for or log.witness_clients
     own_client = client is None
-    http = client or httpx.Client(timeout=HTTP_TIMEOUT, verify=False)  # noqa: S501 - mTLS pinning comes with the federation
+    http = client or httpx.Client(timeout=HTTP_TIMEOUT, verify=False)  # noqa: S501 - plain witnesses; peers use the pinned mutual-TLS client (client_for)
     results: list[WitnessResult] = []
     try:
         with log.db.session() as s:
@@ -251,18 +267,15 @@ def collect_cosignatures(
                 results.append(WitnessResult(w.name, True, f"already cosigned size {old}"))
                 continue
             try:
-                resp = _ask(http, log, w, cp, old)
-                if resp.status_code == 409:
-                    theirs = int(resp.text.strip())
-                    if theirs > cp.checkpoint.size:
-                        reason = (
-                            f"witness {w.name} has cosigned size {theirs} of this log, but the database "
-                            f"holds only {cp.checkpoint.size} entries — restored from an older backup"
-                        )
-                        log.freeze(reason)
-                        results.append(WitnessResult(w.name, False, reason))
-                        continue
-                    resp = _ask(http, log, w, cp, theirs)
+                own = client_for(w.name) if client_for is not None else None
+                if own is not None:
+                    with own:
+                        resp = _ask_twice(own, log, w, cp, old)
+                else:
+                    resp = _ask_twice(http, log, w, cp, old)
+                if isinstance(resp, str):
+                    results.append(WitnessResult(w.name, False, resp))
+                    continue
                 if resp.status_code != 200:
                     results.append(
                         WitnessResult(
@@ -289,6 +302,23 @@ def collect_cosignatures(
         if own_client:
             http.close()
     return results
+
+
+def _ask_twice(http: Any, log: CustodyLog, w: WitnessRow, cp: SignedCheckpoint, old: int) -> Any:
+    """Ask once; on 409 (the witness holds another size) ask again from its size.
+    Returns the response, or a reason string when the log had to be frozen."""
+    resp = _ask(http, log, w, cp, old)
+    if resp.status_code == 409:
+        theirs = int(resp.text.strip())
+        if theirs > cp.checkpoint.size:
+            reason = (
+                f"witness {w.name} has cosigned size {theirs} of this log, but the database "
+                f"holds only {cp.checkpoint.size} entries — restored from an older backup"
+            )
+            log.freeze(reason)
+            return reason
+        resp = _ask(http, log, w, cp, theirs)
+    return resp
 
 
 def forks(db: Database) -> list[WitnessForkRow]:

@@ -54,6 +54,9 @@ class NodeConfig:
         protected: whether the keys are passphrase-protected.
         quorum: witness cosignatures a checkpoint needs: ``all``, ``none`` or a number k.
         checkpoint_interval: seconds between checkpoints while ``serve`` runs (when the log grew).
+        url: the node's public HTTPS base URL as partners reach it (``https://host:port``),
+            published in its node card; empty until set.
+        listen: ``host:port`` that ``rogatory serve`` listens on by default.
     """
 
     identity: NodeIdentity
@@ -64,6 +67,8 @@ class NodeConfig:
     protected: bool = False
     quorum: str = "all"
     checkpoint_interval: int = 5
+    url: str = ""
+    listen: str = "127.0.0.1:8470"
 
     def to_toml(self) -> dict[str, Any]:
         """The TOML document as a dict."""
@@ -79,6 +84,7 @@ class NodeConfig:
             "intake": {"algorithms": self.algorithms},
             "keys": {"protected": self.protected},
             "custody": {"quorum": self.quorum, "checkpoint_interval": self.checkpoint_interval},
+            "server": {"url": self.url, "listen": self.listen},
         }
 
     @classmethod
@@ -100,6 +106,8 @@ class NodeConfig:
                 protected=bool(doc.get("keys", {}).get("protected", False)),
                 quorum=str(doc.get("custody", {}).get("quorum", "all")),
                 checkpoint_interval=int(doc.get("custody", {}).get("checkpoint_interval", 5)),
+                url=str(doc.get("server", {}).get("url", "")),
+                listen=str(doc.get("server", {}).get("listen", "127.0.0.1:8470")),
             )
         except KeyError as exc:
             raise NodeError(

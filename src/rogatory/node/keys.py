@@ -231,6 +231,26 @@ def rotate_signing_key(keys_dir: Path, purpose: KeyPurpose, passphrase: bytes | 
     return retired
 
 
+def retired_signing_keys(
+    keys_dir: Path, purpose: KeyPurpose, passphrase: bytes | None
+) -> list[tuple[dt.datetime, ed25519.Ed25519PrivateKey]]:
+    """The retired keys of ``purpose`` with their retirement time (UTC), oldest first.
+
+    Raises:
+        KeyMaterialError: a retired key file cannot be unlocked.
+    """
+    current = key_path(keys_dir, purpose, protected=False)
+    found: list[tuple[dt.datetime, ed25519.Ed25519PrivateKey]] = []
+    for path in sorted(keys_dir.glob(current.name + ".retired-*")):
+        stamp = path.name.rsplit(".retired-", 1)[1]
+        try:
+            when = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+        found.append((when, _load_ed25519(path, passphrase)))
+    return found
+
+
 def load_signing_key(
     keys_dir: Path, purpose: KeyPurpose, passphrase: bytes | None
 ) -> ed25519.Ed25519PrivateKey:
@@ -240,7 +260,10 @@ def load_signing_key(
         KeyMaterialError: the file is missing, has permissions wider than 0600,
             is not an Ed25519 key, or the passphrase is missing or wrong.
     """
-    path = key_path(keys_dir, purpose, protected=False)
+    return _load_ed25519(key_path(keys_dir, purpose, protected=False), passphrase)
+
+
+def _load_ed25519(path: Path, passphrase: bytes | None) -> ed25519.Ed25519PrivateKey:
     data = _read_secret(path)
     try:
         key = serialization.load_pem_private_key(data, password=passphrase or None)

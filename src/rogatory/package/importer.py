@@ -80,7 +80,7 @@ def import_package(
             "run rogatory verify with --report for the details; ask the sender for a new package",
         )
     try:
-        with db.session() as s:
+        with db.session(write=True) as s:
             if s.get(ReceivedPackageRow, report.package_id) is not None:
                 raise ConflictError(
                     f"package {report.package_id} was imported before", "see rogatory evidence list"

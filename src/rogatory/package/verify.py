@@ -181,7 +181,7 @@ def verify_package(
             CheckResult("decryption", True, "the manifest decrypted with the recipient's age key")
         )
         try:
-            opened = open_note(note, [trust.message_verifier])
+            opened = open_note(note, list(trust.message_verifiers or [trust.message_verifier]))
             manifest = json.loads(opened.text)
             checks.append(
                 CheckResult(
@@ -307,7 +307,9 @@ def _check_reissue(
         )
         return None
     try:
-        statement = json.loads(open_note(note, [reissuer.message_verifier]).text)
+        statement = json.loads(
+            open_note(note, list(reissuer.message_verifiers or [reissuer.message_verifier])).text
+        )
     except (NoteError, ValueError) as exc:
         msg = exc.message if isinstance(exc, RogatoryError) else str(exc)
         checks.append(

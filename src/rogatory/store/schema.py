@@ -303,3 +303,99 @@ class ForeignEventRow(Base):
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
     tlog_proof: Mapped[bytes] = mapped_column(LargeBinary)
     policy: Mapped[str] = mapped_column(Text)
+
+
+# ---------------------------------------------------------------- federation
+
+
+class PeerRow(Base):
+    """A partner node on this node's trust list, from its signed node card."""
+
+    __tablename__ = "peers"
+
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    agency: Mapped[str] = mapped_column(Text)
+    country: Mapped[str] = mapped_column(String(2))
+    url: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    message_vkey: Mapped[str] = mapped_column(Text)
+    tls_sha256: Mapped[str] = mapped_column(String(64))
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)
+    valid_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # active | revoked
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PeerKeyRow(Base):
+    """Every message key a peer has used (its key history), so old signatures stay verifiable."""
+
+    __tablename__ = "peer_keys"
+    __table_args__ = (UniqueConstraint("node_id", "vkey"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("peers.node_id"), index=True)
+    vkey: Mapped[str] = mapped_column(Text)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxRow(Base):
+    """A signed, encrypted message waiting for (or done with) delivery to a peer."""
+
+    __tablename__ = "outbox"
+
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(128), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    handling: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    signed: Mapped[str] = mapped_column(Text)  # JWS compact (the plaintext we signed)
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)  # age ciphertext
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    receipt: Mapped[str | None] = mapped_column(Text)  # the recipient's signed receipt (JWS)
+
+
+class InboxRow(Base):
+    """A message received from a peer, processed once, with the receipt we returned."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("sender", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    handling: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    signed: Mapped[str] = mapped_column(Text)  # JWS compact as signed by the sender
+    receipt: Mapped[str] = mapped_column(Text)
+
+
+class TransferRow(Base):
+    """A package transfer, outgoing or incoming, resumable from the bytes the recipient holds."""
+
+    __tablename__ = "transfers"
+    __table_args__ = (UniqueConstraint("direction", "peer", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    transfer_id: Mapped[str] = mapped_column(String(64), index=True)
+    direction: Mapped[str] = mapped_column(String(4))  # out | in
+    peer: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    file_name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # sending | receiving | done | failed
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    receipt: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
