@@ -365,6 +365,14 @@ def test_signature_by_an_untrusted_key(cli, setup: Setup) -> None:
     )
 
 
+def test_altered_card_is_refused(cli, setup: Setup) -> None:
+    card = json.loads(setup.nl_card.read_text())
+    card["policy"] = card["policy"].replace("quorum none", "quorum 0")
+    forged = setup.tmp / "forged.card.json"
+    forged.write_text(json.dumps(card))
+    import_fails(cli, setup, setup.package, "not signed by its own message key", trust=forged)
+
+
 def test_wrong_fingerprint_is_refused(cli, setup: Setup) -> None:
     r = cli(
         "verify",
@@ -376,7 +384,7 @@ def test_wrong_fingerprint_is_refused(cli, setup: Setup) -> None:
         "--fingerprint",
         "0000 0000 0000 0000 0000 0000 0000 0000 0000 0000",
     )
-    assert r.code == 2 and "not the one you confirmed" in r.stderr
+    assert r.code == 2 and "differs from the one you confirmed" in r.stderr
 
 
 def test_path_traversal_member_is_refused(cli, setup: Setup) -> None:
@@ -430,6 +438,19 @@ def test_witness_quorum_not_met(cli, setup: Setup) -> None:
     card = json.loads(setup.nl_card.read_text())
     jp_witness = json.loads(setup.jp_card.read_text())["keys"]["witness"]
     card["policy"] = card["policy"].replace("quorum none", f"witness jp {jp_witness}\nquorum jp")
+    # the sender itself publishes a stricter policy: its card is signed again by its message key
+    import base64
+
+    from rogatory.node.keys import KeyPurpose, load_signing_key
+    from rogatory.package.card import card_body
+
+    key = load_signing_key(setup.nl / "keys", KeyPurpose.MESSAGE, None)
+    card["signatures"] = [
+        {
+            "vkey": card["keys"]["message"],
+            "signature": base64.b64encode(key.sign(card_body(card))).decode(),
+        }
+    ]
     strict = setup.tmp / "nl-strict.card.json"
     strict.write_text(json.dumps(card))
     import_fails(cli, setup, setup.package, "step 3 (witness cosignatures)", trust=strict)

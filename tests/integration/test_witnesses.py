@@ -68,6 +68,7 @@ class Node:
                 "--home",
                 str(self.home),
                 "serve",
+                "--insecure-http",
                 "--port",
                 str(self.port),
                 "--checkpoint-interval",
