@@ -148,7 +148,7 @@ def serve(
     from rogatory.exchange.tls import server_context
     from rogatory.exchange.trust import list_peers, peer_problem
     from rogatory.server.app import create_app
-    from rogatory.server.federation import PeerCertH11Protocol, TrustStore
+    from rogatory.server.federation import TrustStore, peer_cert_http_protocol
 
     home = open_home()
     db = open_database(home)
@@ -211,9 +211,17 @@ def serve(
         app,
         host=host,
         port=port,
-        http=PeerCertH11Protocol,
+        http=peer_cert_http_protocol(),
+        loop="uvloop" if _has_uvloop() else "asyncio",
         ssl_context_factory=lambda _config, _default: ctx,
         log_level="warning",
         timeout_keep_alive=30,
     )
     uvicorn.Server(config).run()
+
+
+def _has_uvloop() -> bool:
+    """Whether the uvloop event loop (libuv, TLS in C) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("uvloop") is not None

@@ -13,8 +13,8 @@ Endpoints (every one needs a TLS client certificate of a usable peer):
   ``offset`` (streamed); 409 ``{"offset": n}`` if ``offset`` is not what is held.
 - ``POST /federation/transfers/{sha256}/complete`` — check, import, signed receipt.
 
-The client certificate reaches the application through
-:class:`PeerCertH11Protocol`, which puts its SHA-256 in the ASGI scope
+The client certificate reaches the application through the protocol class
+from :func:`peer_cert_http_protocol`, which puts its SHA-256 in the ASGI scope
 (``scope["extensions"]["tls"]["client_cert_sha256"]``).
 """
 
@@ -59,21 +59,46 @@ MAX_BATCH_BYTES = 140 * MAX_ENVELOPE_BYTES
 """Largest batch request accepted (bytes): 100 envelopes of 1 MiB, base64-encoded."""
 
 
+def _wrap_app_with_peer_cert(protocol: Any, transport: asyncio.Transport) -> None:
+    """Make ``protocol``'s app see the SHA-256 of the TLS client certificate."""
+    sslobj = transport.get_extra_info("ssl_object")
+    der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+    fp = der_sha256(der) if der else None
+    inner = protocol.app
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": fp}
+        await inner(scope, receive, send)
+
+    protocol.app = app
+
+
 class PeerCertH11Protocol(H11Protocol):
     """uvicorn's h11 protocol, passing the TLS client certificate's SHA-256 to the app."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        sslobj = transport.get_extra_info("ssl_object")
-        der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
-        fp = der_sha256(der) if der else None
-        inner = self.app
+        _wrap_app_with_peer_cert(self, transport)
 
-        async def app(scope: Any, receive: Any, send: Any) -> None:
-            scope.setdefault("extensions", {})["tls"] = {"client_cert_sha256": fp}
-            await inner(scope, receive, send)
 
-        self.app = app
+def peer_cert_http_protocol() -> type[asyncio.Protocol]:
+    """The fastest HTTP/1.1 protocol class available that passes the client certificate.
+
+    uvicorn's ``httptools`` protocol (a C parser) when ``httptools`` is installed,
+    else its pure-Python ``h11`` protocol. Both put the client certificate's
+    SHA-256 (hex) at ``scope["extensions"]["tls"]["client_cert_sha256"]``.
+    """
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # pragma: no cover - httptools is a dependency
+        return PeerCertH11Protocol
+
+    class PeerCertHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            _wrap_app_with_peer_cert(self, transport)
+
+    return PeerCertHttpToolsProtocol
 
 
 def client_cert_sha256(request: Request) -> str | None:
@@ -102,6 +127,84 @@ class TrustStore:
                 self.loaded.add(p.tls_sha256)
                 added += 1
         return added
+
+
+class StagingAppender:
+    """Appends an upload to its staging file and hashes it on a worker thread.
+
+    The event loop keeps decrypting and parsing the next bytes while the thread
+    writes and hashes the previous batch (``BATCH_BYTES``); at most one batch is
+    in flight, so memory stays under about two batches. ``os.write`` and
+    SHA-256 release the GIL, so on two cores both run at once.
+
+    Args:
+        fd: the staging file, opened for appending.
+        hasher: the running SHA-256 of the file's bytes so far, or ``None`` when
+            it is not known (the file is hashed again at completion).
+
+    A write error (disk full…) is raised from :meth:`add` or :meth:`close`;
+    ``failed`` is then true and the running hash must not be trusted.
+    :meth:`release` closes ``fd`` (always call it).
+    """
+
+    BATCH_BYTES = 4 << 20
+
+    def __init__(self, fd: int, hasher: Any | None) -> None:
+        self.fd = fd
+        self.hasher = hasher
+        self.failed = False
+        self._batch: list[bytes] = []
+        self._batch_bytes = 0
+        self._pending: asyncio.Future[None] | None = None
+
+    def _write(self, chunks: list[bytes]) -> None:
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(self.fd, view) :]
+                if self.hasher is not None:
+                    self.hasher.update(chunk)
+        except BaseException:
+            self.failed = True
+            raise
+
+    async def _settle(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
+
+    async def add(self, chunk: bytes) -> None:
+        """Queue ``chunk``; waits only when the previous batch is still being written."""
+        self._batch.append(chunk)
+        self._batch_bytes += len(chunk)
+        if self._batch_bytes >= self.BATCH_BYTES:
+            await self._settle()
+            batch, self._batch, self._batch_bytes = self._batch, [], 0
+            self._pending = asyncio.ensure_future(asyncio.to_thread(self._write, batch))
+
+    def release(self) -> None:
+        """Close the file, once any write still running on the worker thread has ended."""
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.done():
+            self.failed = True  # abandoned mid-batch: the running hash is not complete
+            pending.add_done_callback(self._close_after)
+        else:
+            if pending is not None and not pending.cancelled():
+                pending.exception()  # already raised to the handler or irrelevant now
+            os.close(self.fd)
+
+    def _close_after(self, pending: asyncio.Future[None]) -> None:
+        if not pending.cancelled():
+            pending.exception()
+        os.close(self.fd)
+
+    async def close(self) -> None:
+        """Write everything queued and wait for it."""
+        await self._settle()
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        if batch and not self.failed:
+            await asyncio.to_thread(self._write, batch)
 
 
 def _status(exc: MessageRefusedError) -> int:
@@ -230,27 +333,36 @@ def federation_router(node: FederationNode) -> APIRouter:
             if hasher is None and have == 0:
                 hasher = hashlib.sha256()
             written = have
+            too_long = False
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            sink = StagingAppender(fd, hasher)
             try:
-                async for chunk in request.stream():
-                    if written + len(chunk) > row.size:
-                        return JSONResponse(
-                            {"offset": written, "error": "more bytes than offered"}, 422
-                        )
-                    view = memoryview(chunk)
-                    while view:
-                        n = os.write(fd, view)
-                        view = view[n:]
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    written += len(chunk)
-            except ClientDisconnect:
-                pass
-            finally:
+                try:
+                    async for chunk in request.stream():
+                        if written + len(chunk) > row.size:
+                            too_long = True
+                            break
+                        await sink.add(chunk)
+                        written += len(chunk)
+                except ClientDisconnect:
+                    pass
+                await sink.close()
                 await asyncio.to_thread(os.fsync, fd)
-                os.close(fd)
-                if hasher is not None:
+            except OSError as exc:
+                log.error("cannot store an upload from %s: %s", sender.node_id, exc)
+                return JSONResponse(
+                    {
+                        "offset": received_bytes(node, row),
+                        "error": f"the recipient cannot store the package: {exc.strerror}",
+                    },
+                    507,
+                )
+            finally:
+                sink.release()
+                if hasher is not None and not sink.failed:
                     hashing[key] = (hasher, written)
+            if too_long:
+                return JSONResponse({"offset": written, "error": "more bytes than offered"}, 422)
             return JSONResponse({"offset": written, "size": row.size})
 
     @router.post("/transfers/{sha256}/complete")
