@@ -330,6 +330,18 @@ def test_transfer_pauses_resumes_and_is_imported_once(nodes: dict[str, Node]) ->
     assert js(nl.home, "log", "verify")["ok"] and js(jp.home, "log", "verify")["ok"]
 
 
+def test_a_package_for_another_node_is_refused_before_any_byte_is_sent(
+    nodes: dict[str, Node],
+) -> None:
+    nl = nodes[NL]
+    pkg = make_package(nl, 10_000, "for-japan")
+    res = run(nl.home, "package", "send", str(pkg), "--to", BR, check=False)
+    assert res.returncode != 0
+    assert "not to br.policia-federal" in res.stderr and "--to br.policia-federal" in res.stderr
+    sent = [t for t in js(nl.home, "package", "transfers") if t["peer"] == BR]
+    assert sent == []  # nothing offered, nothing recorded
+
+
 def test_transfer_survives_a_killed_receiver_and_a_killed_sender(nodes: dict[str, Node]) -> None:
     nl, jp = nodes[NL], nodes[JP]
     pkg = make_package(nl, 60_000_000, "large")

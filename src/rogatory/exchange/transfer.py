@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -308,6 +309,39 @@ def _chunks(
             yield block
 
 
+_ADDRESSED = re.compile(r"Addressed to the age key (age1[0-9a-z]+)\.")
+
+
+def _check_addressed_to(path: Path, peer: PeerRow) -> None:
+    """Refuse, before any byte is sent, a package whose README names another age key.
+
+    The README is unauthenticated, so this is a courtesy check only: the
+    recipient still refuses a package it cannot decrypt.
+
+    Raises:
+        UsageError: the package is addressed to another key than ``peer``'s card holds,
+            or the file is not a readable package.
+    """
+    from rogatory.package import layout
+
+    try:
+        with layout.open_package(path) as zf:
+            names = zf.namelist()
+            readme = (
+                zf.read(layout.README).decode("utf-8", "replace") if layout.README in names else ""
+            )
+    except IntegrityError as exc:
+        raise UsageError(exc.message, exc.hint) from None
+    found = _ADDRESSED.search(readme)
+    theirs = peer.card["keys"]["age"]
+    if found and found.group(1) != theirs:
+        raise UsageError(
+            f"{path.name} is encrypted to the age key {found.group(1)}, not to {peer.node_id} ({theirs})",
+            f"only its addressee can open it: make a package for this peer with "
+            f"'rogatory package create CASE --item ITEM --to {peer.node_id} --out FILE'",
+        )
+
+
 def send_package(
     node: FederationNode,
     path: Path,
@@ -339,6 +373,7 @@ def send_package(
             receipt does not verify.
     """
     peer = usable_peer(node.db, peer_id)
+    _check_addressed_to(path, peer)
     try:
         sha, size = file_sha256(path)
     except OSError as exc:
