@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import subprocess
@@ -145,6 +146,11 @@ def test_cross_witnessing_quorum_and_offline_proof(federation: list[Node], tmp_p
         "br.policia-federal",
         "jp.central-authority",
     }
+    for name, ts in status["latest_checkpoint"]["cosigned_by"].items():
+        when = dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+        assert status["latest_checkpoint"]["cosigned_at"][name] == when
+        # people read UTC times, not epoch seconds
+        assert f"cosigned by {name} at {when}" in run(nl.home, "log", "status").stdout
 
     # the log grows; witnesses need a consistency proof from the size they cosigned
     add_evidence(nl, tmp_path, "b.log", b"second evidence")

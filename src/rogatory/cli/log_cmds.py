@@ -55,6 +55,7 @@ def log_status(json_out: JsonOpt = False) -> None:
             "size": latest.size,
             "created_at": latest.created_at.isoformat(),
             "cosigned_by": latest.cosignatures,
+            "cosigned_at": {n: _utc(ts) for n, ts in latest.cosignatures.items()},
             "quorum_met": len(latest.cosignatures) >= needed,
         }
         if latest
@@ -71,10 +72,11 @@ def log_status(json_out: JsonOpt = False) -> None:
             else f"[yellow]{len(latest.cosignatures)}/{needed} cosignatures[/]"
         )
         out.print(
-            f"latest checkpoint: size {latest.size}, signed {latest.created_at.isoformat()}, {met}"
+            f"latest checkpoint: size {latest.size}, signed "
+            f"{latest.created_at.isoformat(timespec='seconds')}, {met}"
         )
         for name, ts in latest.cosignatures.items():
-            out.print(f"  cosigned by {escape(name)} at {ts}")
+            out.print(f"  cosigned by {escape(name)} at {_utc(ts)}")
     else:
         out.print("no checkpoint yet (rogatory log checkpoint)")
     if data["frozen"]:
@@ -321,3 +323,8 @@ def log_rotate_key(json_out: JsonOpt = False) -> None:
     out.print(
         f"  rogatory witness trust {new_log.origin} --vkey '{data['new_vkey']}'", soft_wrap=True
     )
+
+
+def _utc(timestamp: int) -> str:
+    """A cosignature's timestamp (seconds since the epoch, C2SP tlog-cosignature) as UTC ISO 8601."""
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat()
