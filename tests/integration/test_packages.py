@@ -361,6 +361,7 @@ def test_signature_by_an_untrusted_key(cli, setup: Setup) -> None:
         setup.package,
         "manifest signature",
         "NOT signed by the trusted key",
+        "give nl.police-cybercrime's node card with --trust",  # names the card to use
         trust=setup.jp_card,
     )
 

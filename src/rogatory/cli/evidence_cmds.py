@@ -526,7 +526,10 @@ def evidence_history(
                     str(fev.get("type", "")),
                     escape(str((fev.get("actor") or {}).get("user", ""))),
                     "proof ok" if f["ok"] else f"[bold red]{escape(str(f['problem']))}[/]",
-                    str(f["provably_logged_by"] or "no witness quorum required"),
+                    str(
+                        f["provably_logged_by"]
+                        or "no witness time (no witnesses in the sender's policy)"
+                    ),
                 )
             out.print("received with the evidence (the sender's custody log):")
             out.print(ft)

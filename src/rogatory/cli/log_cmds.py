@@ -274,11 +274,9 @@ def log_check(
         f"  in checkpoint of size {checked.proof.checkpoint.size}, signed by {escape(checked.proof.log_key_name)}"
     )
     for name, ts in checked.proof.witness_timestamps.items():
-        out.print(
-            f"  cosigned by {escape(name)} at {dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()}"
-        )
+        out.print(f"  cosigned by {escape(name)} at {_utc(ts)}")
     out.print(
-        f"  provably logged by: {checked.logged_by or 'no witness quorum required by this policy'}"
+        f"  provably logged by: {checked.logged_by or 'no witness time (this policy names no witnesses)'}"
     )
 
 

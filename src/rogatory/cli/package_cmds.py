@@ -251,9 +251,13 @@ def _print_report(report: object) -> None:
             out.print(f"  {'✓' if c.ok else '[red]✗[/]'} {escape(c.name)}: {escape(c.detail)}")
         for s in it.custody:
             mark = "✓" if s.ok else "[red]✗[/]"
-            when = s.provably_logged_by or "no witness quorum required"
+            when = (
+                f"provably logged by {s.provably_logged_by}"
+                if s.provably_logged_by
+                else "in the log; no witness time (the sender's policy names no witnesses)"
+            )
             out.print(
-                f"  {mark} #{s.index} {s.time} {s.event_type} by {escape(s.actor)} ({escape(s.role)}) — provably logged by {when}"
+                f"  {mark} #{s.index} {s.time} {s.event_type} by {escape(s.actor)} ({escape(s.role)}) — {when}"
             )
             for c in s.checks:
                 if not c.ok:

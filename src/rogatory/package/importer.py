@@ -77,7 +77,9 @@ def import_package(
         raise IntegrityError(
             "the package failed verification, nothing was imported"
             + (f": {first.name}: {first.detail}" if first else ""),
-            "run rogatory verify with --report for the details; ask the sender for a new package",
+            "give the sender's current node card with --trust (see the check above)"
+            if first is not None and first.name == "manifest signature"
+            else "run rogatory verify with --report for the details; ask the sender for a new package",
         )
     try:
         with db.session(write=True) as s:

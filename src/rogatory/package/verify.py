@@ -192,15 +192,23 @@ def verify_package(
             )
         except (NoteError, ValueError) as exc:
             msg = exc.message if isinstance(exc, RogatoryError) else str(exc)
+            text, _ = split_note(note)
+            manifest = json.loads(text)
+            claimed = manifest.get("sender", {}) if isinstance(manifest, dict) else {}
+            claimed_id = claimed.get("node_id") if isinstance(claimed, dict) else None
+            advice = (
+                f" The package claims (unverified) to come from {claimed_id}: if you expected that "
+                f"sender, give {claimed_id}'s node card with --trust, confirmed by its fingerprint."
+                if isinstance(claimed_id, str) and claimed_id != trust.node_id
+                else " Check that the card given with --trust is the sender's current card."
+            )
             checks.append(
                 CheckResult(
                     "manifest signature",
                     False,
-                    f"the manifest is NOT signed by the trusted key of {trust.node_id}: {msg}",
+                    f"the manifest is NOT signed by the trusted key of {trust.node_id}: {msg}.{advice}",
                 )
             )
-            text, _ = split_note(note)
-            manifest = json.loads(text)
             report.package_id = str(manifest.get("package_id", ""))
             return Verified(report, manifest, None, {})
         report.package_id = manifest["package_id"]
