@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 
@@ -100,20 +100,21 @@ def _store(
 ) -> None:
     with node.db.session(write=True) as s:
         events: list[CustodyEvent] = []
+        rows: list[dict[str, Any]] = []
         for i, o in fresh:
             m = o.message
-            s.add(
-                InboxRow(
-                    sender=m.sender,
-                    message_id=m.message_id,
-                    type=m.type.value,
-                    handling=m.handling.value,
-                    created_at=m.created_at,
-                    expires_at=m.expiry,
-                    received_at=now,
-                    signed=o.signed,
-                    receipt=receipts[i],
-                )
+            rows.append(
+                {
+                    "sender": m.sender,
+                    "message_id": m.message_id,
+                    "type": m.type.value,
+                    "handling": m.handling.value,
+                    "created_at": m.created_at,
+                    "expires_at": m.expiry,
+                    "received_at": now,
+                    "signed": o.signed,
+                    "receipt": receipts[i],
+                }
             )
             if m.type in RECEIVED_EVENTS:
                 event_type, kind = RECEIVED_EVENTS[m.type]
@@ -133,7 +134,7 @@ def _store(
                         },
                     )
                 )
-        s.flush()
+        s.execute(insert(InboxRow), rows)  # one multi-row statement (bulk insert)
         if events:
             node.log.append_in(s, events)
         for _i, o in fresh:

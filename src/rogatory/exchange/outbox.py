@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from rogatory.custody.events import Actor, CustodyEvent, EventType, SubjectKind
 from rogatory.errors import ExchangeError, MessageRefusedError, NotFoundError, UsageError
@@ -177,13 +177,12 @@ def enqueue_many(
                     },
                 )
             )
+    columns = [c.key for c in OutboxRow.__table__.columns]
     with node.db.session(write=True) as s:
-        s.add_all(rows)
+        # one multi-row statement; the returned rows stay plain (transient) objects
+        s.execute(insert(OutboxRow), [{c: getattr(r, c) for c in columns} for r in rows])
         if events:
             node.log.append_in(s, events)
-        s.flush()
-        for r in rows:
-            s.expunge(r)
     return rows
 
 
@@ -378,33 +377,40 @@ def _settle(
     if not outcome:
         return results
     with node.db.session(write=True) as s:
-        stored = {
-            r.message_id: r
-            for r in s.scalars(
-                select(OutboxRow).where(
+        attempts: dict[str, int] = {
+            str(m): int(n)
+            for m, n in s.execute(
+                select(OutboxRow.message_id, OutboxRow.attempts).where(
                     OutboxRow.message_id.in_([o[0].message_id for o in outcome])
                 )
             )
         }
+        changes: list[dict[str, Any]] = []
         for row, status, text in outcome:
-            live = stored[row.message_id]
-            live.attempts += 1
+            tried = attempts[row.message_id] + 1
+            change: dict[str, Any] = {"message_id": row.message_id, "attempts": tried}
             if status == DELIVERED:
-                live.status, live.receipt, live.delivered_at = DELIVERED, text, now
-                live.last_error = None
+                change |= {"status": DELIVERED, "receipt": text, "delivered_at": now}
+                change["last_error"] = None
                 results.append(
                     DeliveryResult(row.message_id, row.recipient, DELIVERED, "delivered")
                 )
             elif status is not None:
-                live.status, live.last_error = status, text
+                change |= {"status": status, "last_error": text}
                 results.append(DeliveryResult(row.message_id, row.recipient, status, text))
             else:
-                wait = backoff(live.attempts)
-                live.next_attempt_at = now + dt.timedelta(seconds=wait)
-                live.last_error = text
+                wait = backoff(tried)
+                change |= {"next_attempt_at": now + dt.timedelta(seconds=wait), "last_error": text}
                 results.append(
                     DeliveryResult(row.message_id, row.recipient, PENDING, text, retry_in=wait)
                 )
+            changes.append(change)
+        # ORM bulk UPDATE by primary key, grouped by the set of columns changed
+        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for change in changes:
+            by_shape.setdefault(tuple(sorted(change)), []).append(change)
+        for group in by_shape.values():
+            s.execute(update(OutboxRow), group)
     return results
 
 
