@@ -385,3 +385,15 @@ def test_upgrade_from_0007_keeps_the_log_verifiable(home: NodeHome) -> None:
         assert verify_log(log).ok
     finally:
         db.close()
+
+
+def test_previous_links_over_more_subjects_than_one_lookup_query(log: CustodyLog) -> None:
+    subjects = [f"{i:064x}" for i in range(600)]  # more than one query's 500 subjects
+    log.append([event(x) for x in subjects])
+    fresh = f"{999:064x}"
+    batch = [event(x) for x in reversed(subjects)] + [event(fresh), event(fresh)]
+    logged = log.append(batch)
+    assert [le.event.previous for le in logged[:600]] == list(range(599, -1, -1))
+    assert logged[600].event.previous is None
+    assert logged[601].event.previous == logged[600].index
+    assert verify_log(log).ok
