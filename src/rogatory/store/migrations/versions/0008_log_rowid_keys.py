@@ -10,7 +10,9 @@ which SQLite does not treat as the rowid: each table carried a second B-tree
 before reaching the row. Declared ``INTEGER PRIMARY KEY`` the key *is* the rowid.
 SQLite cannot change a column's type in place, so both tables are rebuilt (rows
 copied in index order; the ``(subject, idx)`` index is recreated). That takes
-roughly a minute per 10^7 entries, once.
+about 11 s per 2 million entries (measured on a 2-vCPU VM), once, and needs free
+disk space for a second copy of both tables; the old pages stay in the file as
+free pages that later appends reuse (``VACUUM`` returns them).
 
 PostgreSQL is unchanged: its ``BIGINT`` keys are already right.
 """
