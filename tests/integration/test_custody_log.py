@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, inspect, select, update
 
 from rogatory.custody import merkle
 from rogatory.custody.audit import verify_log
@@ -318,3 +318,82 @@ def test_key_rotation_keeps_old_checkpoints_and_proofs_verifiable(cli, tmp_path:
         "event 0 is proven by the checkpoint signed with the old key"
     )
     assert (home / "keys").glob("log.ed25519.pem.retired-*")
+
+
+def _migrate_to(db: Database, revision: str, direction: str) -> None:
+    from alembic import command
+
+    from rogatory.store.database import _alembic_config
+
+    cfg = _alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, direction)(cfg, revision)
+
+
+def _sqlite_key_indexes(db: Database) -> set[str]:
+    with db.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name IN ('log_entries', 'log_hashes') AND name LIKE 'sqlite_autoindex_%'"
+        )
+        return {str(r[0]) for r in rows}
+
+
+def test_upgrade_from_0007_keeps_the_log_verifiable(home: NodeHome) -> None:
+    """Migration 0008 (rowid keys on SQLite) keeps every entry, hash, link and checkpoint."""
+    key = load_signing_key(home.keys_dir, KeyPurpose.LOG, None)
+    node_id = home.config.identity.node_id
+    db = Database(home.database_url)
+    log = CustodyLog(db, node_id, key, home.path)
+    log.ensure_key_registered()
+    fill(log, 40)
+    before = log.latest_checkpoint()
+    assert before is not None
+    _migrate_to(db, "0007", "downgrade")  # the tables as 0007 made them
+    sqlite = db.engine.dialect.name == "sqlite"
+    if sqlite:
+        assert _sqlite_key_indexes(db) == {
+            "sqlite_autoindex_log_entries_1",
+            "sqlite_autoindex_log_hashes_1",
+        }
+    db.close()
+
+    db = Database(home.database_url)  # opening migrates to the head (0008)
+    try:
+        if sqlite:
+            assert _sqlite_key_indexes(db) == set()
+        indexes = {ix["name"] for ix in inspect(db.engine).get_indexes("log_entries")}
+        assert "ix_log_entries_subject_idx" in indexes
+        log = CustodyLog(db, node_id, key, home.path)
+        report = verify_log(log)
+        assert report.ok, report.problems
+        assert (report.entries, report.checkpoints) == (40, 2)
+        assert log.latest_checkpoint() == before
+        for i in (0, 17, 39):
+            merkle.verify_inclusion(
+                merkle.leaf_hash(log.entry(i).commitment),
+                i,
+                40,
+                log.inclusion_proof(i, 40),
+                before.checkpoint.root_hash,
+            )
+        [logged] = log.append([event(f"{0:064x}")])  # the chain continues across the upgrade
+        chain = log.entries_for_subject(f"evidence:{0:064x}")
+        assert logged.index == 40 and logged.event.previous == chain[-2].idx
+        log.publish_checkpoint()
+        assert verify_log(log).ok
+    finally:
+        db.close()
+
+
+def test_previous_links_over_more_subjects_than_one_lookup_query(log: CustodyLog) -> None:
+    subjects = [f"{i:064x}" for i in range(600)]  # more than one query's 500 subjects
+    log.append([event(x) for x in subjects])
+    fresh = f"{999:064x}"
+    batch = [event(x) for x in reversed(subjects)] + [event(fresh), event(fresh)]
+    logged = log.append(batch)
+    assert [le.event.previous for le in logged[:600]] == list(range(599, -1, -1))
+    assert logged[600].event.previous is None
+    assert logged[601].event.previous == logged[600].index
+    assert verify_log(log).ok

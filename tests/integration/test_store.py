@@ -33,6 +33,8 @@ def test_sqlite_uses_wal(sqlite_home: NodeHome) -> None:
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
     db.close()
 
 

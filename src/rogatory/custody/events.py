@@ -69,33 +69,51 @@ class SubjectKind(StrEnum):
 _SUBJECT_ID = re.compile(r"^[A-Za-z0-9._:/+-]{1,200}$")
 
 
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+"""Exact types of the JSON values that need no check (the common case, tested first)."""
+
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""The canonical form's encoder, made once (``json.dumps`` with these options builds a
+new one per call). Encoding is stateless, so it may be shared between threads."""
+
+
+def _check_json_value(value: Any) -> None:
+    """Raise :class:`CustodyError` for the first value, depth first, that canonical
+    JSON may not hold: a float, a non-string key, or a non-JSON type."""
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return
+    if isinstance(value, float):
+        raise CustodyError(
+            "custody events may not hold floating-point numbers", "use integers or strings"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CustodyError("custody event keys must be strings", "")
+            if type(item) not in _JSON_SCALARS:
+                _check_json_value(item)
+    elif isinstance(value, list):
+        for item in value:
+            if type(item) not in _JSON_SCALARS:
+                _check_json_value(item)
+    elif not isinstance(value, str | int | bool):
+        raise CustodyError(f"custody events may not hold {type(value).__name__}", "")
+
+
 def canonical_json(value: Any) -> bytes:
     """Canonical UTF-8 JSON bytes (sorted keys, no whitespace, no floats).
+
+    Byte for byte ``json.dumps(value, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False).encode("utf-8")`` (the form documented in docs/CUSTODY.md),
+    after checking that ``value`` holds only strings, integers, booleans, null, arrays
+    and objects with string keys.
 
     Raises:
         CustodyError: a float (or another non-JSON value) was given.
     """
-
-    def check(v: Any) -> None:
-        if isinstance(v, float):
-            raise CustodyError(
-                "custody events may not hold floating-point numbers", "use integers or strings"
-            )
-        if isinstance(v, dict):
-            for k, x in v.items():
-                if not isinstance(k, str):
-                    raise CustodyError("custody event keys must be strings", "")
-                check(x)
-        elif isinstance(v, list):
-            for x in v:
-                check(x)
-        elif not (v is None or isinstance(v, str | int | bool)):
-            raise CustodyError(f"custody events may not hold {type(v).__name__}", "")
-
-    check(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    _check_json_value(value)
+    return _CANONICAL_ENCODER.encode(value).encode("utf-8")
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ import dataclasses
 import datetime as dt
 import os
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,21 @@ from rogatory.store.schema import (
 )
 
 HEAD_FILE = "custody-head"
+
+LOG_ENTRIES = cast(Table, LogEntryRow.__table__)
+LOG_HASHES = cast(Table, LogHashRow.__table__)
+
+_PARAM_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+"""Positional placeholder of each DB-API paramstyle in use (sqlite3: qmark; psycopg: pyformat)."""
+
+_LATEST_BY_SUBJECT = (
+    "SELECT s.column1, (SELECT max(e.idx) FROM log_entries e WHERE e.subject = s.column1) "
+    "FROM (VALUES {rows}) AS s"
+)
+"""The latest leaf index per subject: one seek of ``ix_log_entries_subject_idx`` each
+(``VALUES`` names its column ``column1`` on both SQLite and PostgreSQL)."""
+
+_SUBJECTS_PER_QUERY = 500
 
 
 def origin_for(node_id: str) -> str:
@@ -76,6 +91,36 @@ class StoredHashes:
                 "the database was altered or truncated; run 'rogatory log verify'",
             )
         return [found[i] for i in indexes]
+
+
+def latest_by_subject(s: Session, subjects: Collection[str]) -> dict[str, int]:
+    """The leaf index of the latest event of each subject (``<kind>:<id>``) that has one.
+
+    This is the ``previous`` link of the next event about the subject. The lookup is
+    one query per 500 subjects on the session's DB-API cursor, each subject an index
+    seek on ``(subject, idx)``: O(log n), however many events the subject already has.
+    A batch of 1,000 events otherwise pays for hundreds of ORM statements.
+    """
+    if not subjects:
+        return {}
+    conn = s.connection()
+    mark = _PARAM_MARKS.get(conn.dialect.paramstyle)
+    if mark is None:  # pragma: no cover - only sqlite3 and psycopg are supported
+        raise CustodyError(f"unsupported DB-API paramstyle {conn.dialect.paramstyle!r}", "")
+    wanted = sorted(subjects)
+    found: dict[str, int] = {}
+    cursor = conn.connection.cursor()
+    try:
+        for i in range(0, len(wanted), _SUBJECTS_PER_QUERY):
+            chunk = wanted[i : i + _SUBJECTS_PER_QUERY]
+            rows = ",".join([f"({mark})"] * len(chunk))
+            cursor.execute(_LATEST_BY_SUBJECT.format(rows=rows), chunk)
+            for subject, idx in cursor.fetchall():
+                if idx is not None:
+                    found[str(subject)] = int(idx)
+    finally:
+        cursor.close()
+    return found
 
 
 @dataclass(frozen=True)
@@ -217,12 +262,9 @@ class CustodyLog:
                 "restore the missing entries (rogatory restore a newer backup); see rogatory log status",
             )
         start = state.size
-        last_by_subject: dict[str, int] = {}
-        subjects = {f"{e.subject_kind.value}:{e.subject_id}" for e in events}
-        for subj in subjects:  # one index probe each on (subject, idx): O(log n) per subject
-            last = s.scalar(select(func.max(LogEntryRow.idx)).where(LogEntryRow.subject == subj))
-            if last is not None:
-                last_by_subject[subj] = int(last)
+        last_by_subject = latest_by_subject(
+            s, {f"{e.subject_kind.value}:{e.subject_id}" for e in events}
+        )
         logged: list[LoggedEvent] = []
         for i, ev in enumerate(events):
             idx = start + i
@@ -235,8 +277,10 @@ class CustodyLog:
         leaf_hashes = [merkle.leaf_hash(le.commitment) for le in logged]
         new_hashes = merkle.stored_hashes_for_leaves(start, leaf_hashes, StoredHashes(s))
         first_hash = merkle.stored_hash_count(start)
+        # Core executemany on the tables: the ORM's bulk-insert bookkeeping is not needed
+        # for rows nothing in this session holds.
         s.execute(
-            insert(LogEntryRow),
+            insert(LOG_ENTRIES),
             [
                 {
                     "idx": le.index,
@@ -255,7 +299,7 @@ class CustodyLog:
             ],
         )
         s.execute(
-            insert(LogHashRow),
+            insert(LOG_HASHES),
             [{"idx": first_hash + j, "hash": h} for j, h in enumerate(new_hashes)],
         )
         state.size = start + len(logged)

@@ -36,6 +36,13 @@ def normalise_url(url: str) -> str:
     return url
 
 
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+"""Pages (4 KiB each, so ≈ 40 MB) the SQLite WAL may hold before a commit copies it back
+into the database. SQLite's default, 1,000, makes every few custody-log batches rewrite
+the same index and Merkle-frontier pages into the main file and fsync it; ten times
+fewer checkpoints cost one longer commit now and then and a larger ``-wal`` file."""
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy, not pysqlite, decide where transactions begin (see _sqlite_begin):
     # pysqlite would otherwise run DDL outside any transaction, so a migration killed
@@ -46,6 +53,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cur.close()
 
 

@@ -157,6 +157,16 @@ class IntakeRunRow(Base):
 # ---------------------------------------------------------------- custody log
 
 
+LOG_INDEX = BigInteger().with_variant(Integer(), "sqlite")
+"""A leaf or stored-hash index: ``BIGINT`` on PostgreSQL, ``INTEGER`` on SQLite.
+
+On SQLite only a column declared exactly ``INTEGER PRIMARY KEY`` is the table's
+rowid; a ``BIGINT`` key gets a second B-tree beside the table, which every append
+then writes and every lookup searches first (migration 0008). SQLite's INTEGER
+holds 64 bits, so nothing is lost.
+"""
+
+
 class LogStateRow(Base):
     """The log's head (one row): its size, and why appends are frozen if they are."""
 
@@ -174,7 +184,7 @@ class LogEntryRow(Base):
     # the latest event of a subject is one probe of this index (max idx within the subject)
     __table_args__ = (Index("ix_log_entries_subject_idx", "subject", "idx"),)
 
-    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(LOG_INDEX, primary_key=True, autoincrement=False)
     commitment: Mapped[bytes] = mapped_column(LargeBinary(32))
     # UUID4, unique by construction; not indexed: a random-key index slows appends to a large log
     event_id: Mapped[str] = mapped_column(String(36))
@@ -193,7 +203,7 @@ class LogHashRow(Base):
 
     __tablename__ = "log_hashes"
 
-    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(LOG_INDEX, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
