@@ -185,6 +185,38 @@ class _PackageWriter:
         self.file.close()
 
 
+def encrypt_into(
+    src: Path,
+    recipient: Recipient,
+    out: IO[bytes],
+    size: int,
+    progress: Callable[[int], object] | None = None,
+) -> None:
+    """Encrypt the file ``src`` to ``recipient`` with age, writing the age file to ``out``.
+
+    pyrage encrypts in a child process (:mod:`rogatory.package.ageproc`); this
+    thread copies its output into ``out`` in 1 MiB blocks (constant memory).
+
+    Args:
+        size: the plaintext size in bytes; ``progress`` is called with plaintext
+            byte counts that sum to at most ``size``.
+
+    Raises:
+        ageproc.AgeError: pyrage could not read or encrypt ``src``.
+        OSError: writing ``out`` failed, or the child could not be started.
+    """
+    with ageproc.encrypt(src, [recipient.age]) as child:
+        done = 0
+        while block := child.stdout.read(ageproc.BUFFER_SIZE):
+            out.write(block)
+            if progress is not None:
+                step = min(size, done + len(block)) - done
+                if step > 0:
+                    progress(step)
+                done += step
+        child.finish()
+
+
 def encrypt_checked(
     src: Path,
     sha256: str,
@@ -194,52 +226,37 @@ def encrypt_checked(
     progress: Callable[[int], object] | None = None,
     label: str = "",
 ) -> None:
-    """Encrypt the file ``src`` to ``recipient`` with age into ``out``, checking ``src``
-    against its recorded ``sha256`` (64 hex) on another core meanwhile.
+    """:func:`encrypt_into`, checking ``src`` against its recorded ``sha256`` (64 hex)
+    once, on another core, meanwhile.
 
-    pyrage encrypts in a child process (:mod:`rogatory.package.ageproc`); this
-    thread copies the age file into ``out`` in 1 MiB blocks (constant memory)
-    while a worker thread reads ``src`` again and hashes it. A blob of the store
-    cannot change between the two reads (it is read-only and named by its
-    SHA-256); an ``--in-place`` source could, so its size and modification time
-    must also be unchanged afterwards.
+    A worker thread reads ``src`` a second time and hashes it while the child
+    encrypts it (the child's path-to-path call cannot hash on the way). A blob
+    of the store cannot change between the two reads (it is read-only and named
+    by its SHA-256); an ``--in-place`` source could, so its size and
+    modification time must also be unchanged afterwards.
 
     Args:
-        size: the recorded size in bytes (for ``progress``, called with plaintext
-            byte counts that sum to at most ``size``).
+        size: the recorded size in bytes.
         label: names the file in errors, e.g. ``EV-000001 disk.raw``.
 
     Raises:
         IntegrityError: ``src`` does not match its record, changed meanwhile, or
-            could not be read or encrypted; ``out`` then holds an incomplete
-            payload and must be discarded.
+            could not be read or encrypted; ``out`` then holds an incomplete or
+            wrong payload and must be discarded.
+        OSError: writing ``out`` failed.
     """
+    hint = "run rogatory evidence verify; export only intact evidence"
     try:
         before = os.stat(src)
     except OSError as exc:
-        raise IntegrityError(
-            f"{label}: cannot read the evidence ({exc.strerror})",
-            "run rogatory evidence verify; export only intact evidence",
-        ) from None
+        raise IntegrityError(f"{label}: cannot read the evidence ({exc.strerror})", hint) from None
     check = FileDigest(src)
     check.start()
     try:
-        with ageproc.encrypt(src, [recipient.age]) as child:
-            done = 0
-            while block := child.stdout.read(ageproc.BUFFER_SIZE):
-                out.write(block)
-                if progress is not None:
-                    step = min(size, done + len(block)) - done
-                    if step > 0:
-                        progress(step)
-                    done += step
-            child.finish()
+        encrypt_into(src, recipient, out, size, progress)
     except ageproc.AgeError as exc:
         check.cancel()
-        raise IntegrityError(
-            f"{label}: could not be encrypted ({exc.message})",
-            "run rogatory evidence verify; export only intact evidence",
-        ) from None
+        raise IntegrityError(f"{label}: could not be encrypted ({exc.message})", hint) from None
     except BaseException:
         check.cancel()
         raise
@@ -247,15 +264,12 @@ def encrypt_checked(
         got = check.hexdigest()
         after = os.stat(src)
     except OSError as exc:
-        raise IntegrityError(
-            f"{label}: cannot read the evidence ({exc.strerror})",
-            "run rogatory evidence verify; export only intact evidence",
-        ) from None
+        raise IntegrityError(f"{label}: cannot read the evidence ({exc.strerror})", hint) from None
     if got != sha256:
         raise IntegrityError(
             f"{label}: the stored bytes no longer match their recorded sha256 "
             f"(recorded {sha256}, now {got})",
-            "run rogatory evidence verify; export only intact evidence",
+            hint,
         )
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
         raise IntegrityError(
