@@ -17,7 +17,8 @@ from rogatory.package import ageproc
 from rogatory.package.create import Recipient, _PackageWriter, encrypt_checked, encrypt_into
 from rogatory.package.verify import decrypt_payload
 
-SIZE = 3 * (1 << 20) + 12345  # several pipe-fulls and age chunks, not a multiple of either
+SIZE = ageproc.SMALL_PAYLOAD + 3 * (1 << 20) + 12345  # through the child: several pipe-fulls
+SMALL = 200_000  # in memory
 
 
 @pytest.fixture
@@ -25,25 +26,26 @@ def ident() -> pyrage.x25519.Identity:
     return pyrage.x25519.Identity.generate()
 
 
-@pytest.fixture
-def plain(tmp_path: Path) -> Path:
+@pytest.fixture(params=[SIZE, SMALL], ids=["child", "in-memory"])
+def plain(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     path = tmp_path / "plain.bin"
-    path.write_bytes(os.urandom(SIZE))
+    path.write_bytes(os.urandom(request.param))
     return path
 
 
 def encrypted(plain: Path, ident: pyrage.x25519.Identity) -> bytes:
     out = io.BytesIO()
-    encrypt_into(plain, Recipient(str(ident.to_public()), "test"), out, SIZE)
+    encrypt_into(plain, Recipient(str(ident.to_public()), "test"), out, plain.stat().st_size)
     return out.getvalue()
 
 
-def test_child_encryption_is_standard_age(plain: Path, ident: pyrage.x25519.Identity) -> None:
+def test_encryption_is_standard_age(plain: Path, ident: pyrage.x25519.Identity) -> None:
     progress: list[int] = []
     out = io.BytesIO()
-    encrypt_into(plain, Recipient(str(ident.to_public()), "t"), out, SIZE, progress.append)
+    size = plain.stat().st_size
+    encrypt_into(plain, Recipient(str(ident.to_public()), "t"), out, size, progress.append)
     assert pyrage.decrypt(out.getvalue(), [ident]) == plain.read_bytes()
-    assert sum(progress) == SIZE
+    assert sum(progress) == size
 
 
 def test_the_secret_key_is_not_on_the_command_line(ident: pyrage.x25519.Identity) -> None:
@@ -62,11 +64,12 @@ def test_encrypt_checked_refuses_bytes_that_differ_from_the_record(
 ) -> None:
     recipient = Recipient(str(ident.to_public()), "t")
     good = hashlib.sha256(plain.read_bytes()).hexdigest()
-    encrypt_checked(plain, good, SIZE, recipient, io.BytesIO(), label="EV-000001 plain.bin")
+    size = plain.stat().st_size
+    encrypt_checked(plain, good, size, recipient, io.BytesIO(), label="EV-000001 plain.bin")
     with pytest.raises(IntegrityError, match="no longer match their recorded sha256"):
-        encrypt_checked(plain, "0" * 64, SIZE, recipient, io.BytesIO(), label="EV-000001 x")
+        encrypt_checked(plain, "0" * 64, size, recipient, io.BytesIO(), label="EV-000001 x")
     with pytest.raises(IntegrityError, match="cannot read the evidence"):
-        encrypt_checked(plain.with_name("gone"), good, SIZE, recipient, io.BytesIO(), label="x")
+        encrypt_checked(plain.with_name("gone"), good, size, recipient, io.BytesIO(), label="x")
 
 
 def package_with(tmp_path: Path, payload: bytes) -> zipfile.ZipFile:
@@ -82,14 +85,14 @@ def test_decrypt_payload_hashes_and_stages(
     data = plain.read_bytes()
     zf = package_with(tmp_path, encrypted(plain, ident))
     target = tmp_path / "staged"
-    digests, n = decrypt_payload(zf, "payload/000000.age", ident, SIZE, target)
-    assert n == SIZE and target.read_bytes() == data
+    digests, n = decrypt_payload(zf, "payload/000000.age", ident, len(data), target)
+    assert n == len(data) and target.read_bytes() == data
     assert digests == {
         "sha256": hashlib.sha256(data).hexdigest(),
         "sha1": hashlib.sha1(data).hexdigest(),
         "md5": hashlib.md5(data).hexdigest(),
     }
-    digests2, _ = decrypt_payload(zf, "payload/000000.age", ident, SIZE, None)
+    digests2, _ = decrypt_payload(zf, "payload/000000.age", ident, len(data), None)
     assert digests2 == digests
 
 
@@ -106,8 +109,9 @@ def test_decrypt_payload_refuses_damaged_payloads(
     else:
         key = pyrage.x25519.Identity.generate()
     zf = package_with(tmp_path, bytes(data))
+    staged = tmp_path / "staged"
     with pytest.raises(ageproc.AgeError):
-        decrypt_payload(zf, "payload/000000.age", key, SIZE, tmp_path / "staged")
+        decrypt_payload(zf, "payload/000000.age", key, plain.stat().st_size, staged)
 
 
 def test_decrypt_payload_refuses_more_than_declared(
@@ -115,11 +119,12 @@ def test_decrypt_payload_refuses_more_than_declared(
 ) -> None:
     zf = package_with(tmp_path, encrypted(plain, ident))
     target = tmp_path / "staged"
+    size = plain.stat().st_size
     with pytest.raises(IntegrityError, match="more bytes than the signed manifest"):
-        decrypt_payload(zf, "payload/000000.age", ident, SIZE - 1, target)
-    assert target.stat().st_size <= SIZE - 1 + (1 << 20)
+        decrypt_payload(zf, "payload/000000.age", ident, size - 1, target)
+    assert not target.exists() or target.stat().st_size <= size - 1 + (1 << 20)
     with pytest.raises(KeyError):
-        decrypt_payload(zf, "payload/000001.age", ident, SIZE, None)
+        decrypt_payload(zf, "payload/000001.age", ident, size, None)
 
 
 def test_package_writer_hashes_exactly_the_file(tmp_path: Path) -> None:

@@ -41,6 +41,10 @@ PIPE_SIZE = 1 << 20
 """Bytes a pipe to or from the child holds (the Linux default maximum for users)."""
 BUFFER_SIZE = 1 << 20
 """Buffer of this side's reader and writer: reads return whole 1 MiB blocks."""
+SMALL_PAYLOAD = 8 << 20
+"""Files (and age files) up to this many bytes are en/decrypted in the calling process,
+in memory, with ``pyrage.encrypt`` / ``decrypt``: starting a child costs tens of
+milliseconds, which would dominate an item of many small files."""
 
 _DECRYPT_FAILED = 3
 _OTHER_FAILURE = 4

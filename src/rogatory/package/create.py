@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import getpass
+import hashlib
 import io
 import os
 import tarfile
@@ -191,20 +192,35 @@ def encrypt_into(
     out: IO[bytes],
     size: int,
     progress: Callable[[int], object] | None = None,
-) -> None:
+) -> str | None:
     """Encrypt the file ``src`` to ``recipient`` with age, writing the age file to ``out``.
 
-    pyrage encrypts in a child process (:mod:`rogatory.package.ageproc`); this
-    thread copies its output into ``out`` in 1 MiB blocks (constant memory).
+    A file of up to :data:`ageproc.SMALL_PAYLOAD` bytes is read and encrypted
+    in memory. A larger one is encrypted by pyrage in a child process
+    (:mod:`rogatory.package.ageproc`) while this thread copies its output into
+    ``out`` in 1 MiB blocks (constant memory).
 
     Args:
-        size: the plaintext size in bytes; ``progress`` is called with plaintext
-            byte counts that sum to at most ``size``.
+        size: the plaintext size in bytes (as recorded); ``progress`` is called
+            with plaintext byte counts that sum to at most ``size``.
+
+    Returns:
+        For a small file, the SHA-256 (hex) of exactly the bytes encrypted; else ``None``.
 
     Raises:
         ageproc.AgeError: pyrage could not read or encrypt ``src``.
-        OSError: writing ``out`` failed, or the child could not be started.
+        OSError: reading ``src`` or writing ``out`` failed, or the child could not be started.
     """
+    if size <= ageproc.SMALL_PAYLOAD:
+        with open(src, "rb") as fh:
+            data = fh.read(ageproc.SMALL_PAYLOAD + 1)
+        try:
+            out.write(pyrage.encrypt(data, [recipient.key()]))
+        except pyrage.EncryptError as exc:
+            raise ageproc.AgeError(f"age: {exc}", "") from None
+        if progress is not None and data:
+            progress(min(size, len(data)))
+        return hashlib.sha256(data).hexdigest()
     with ageproc.encrypt(src, [recipient.age]) as child:
         done = 0
         while block := child.stdout.read(ageproc.BUFFER_SIZE):
@@ -215,6 +231,7 @@ def encrypt_into(
                     progress(step)
                 done += step
         child.finish()
+    return None
 
 
 def encrypt_checked(
@@ -226,14 +243,14 @@ def encrypt_checked(
     progress: Callable[[int], object] | None = None,
     label: str = "",
 ) -> None:
-    """:func:`encrypt_into`, checking ``src`` against its recorded ``sha256`` (64 hex)
-    once, on another core, meanwhile.
+    """:func:`encrypt_into`, checking ``src`` against its recorded ``sha256`` (64 hex) once.
 
-    A worker thread reads ``src`` a second time and hashes it while the child
-    encrypts it (the child's path-to-path call cannot hash on the way). A blob
-    of the store cannot change between the two reads (it is read-only and named
-    by its SHA-256); an ``--in-place`` source could, so its size and
-    modification time must also be unchanged afterwards.
+    A small file is hashed in memory, exactly the bytes encrypted. For a large
+    one a worker thread reads ``src`` a second time and hashes it on another
+    core while the child encrypts it (pyrage's path-to-path call cannot hash on
+    the way). A blob of the store cannot change between the two reads (it is
+    read-only and named by its SHA-256); an ``--in-place`` source could, so its
+    size and modification time must also be unchanged afterwards.
 
     Args:
         size: the recorded size in bytes.
@@ -250,18 +267,21 @@ def encrypt_checked(
         before = os.stat(src)
     except OSError as exc:
         raise IntegrityError(f"{label}: cannot read the evidence ({exc.strerror})", hint) from None
-    check = FileDigest(src)
-    check.start()
+    check: FileDigest | None = None
+    if size > ageproc.SMALL_PAYLOAD:
+        check = FileDigest(src)
+        check.start()
     try:
-        encrypt_into(src, recipient, out, size, progress)
-    except ageproc.AgeError as exc:
-        check.cancel()
-        raise IntegrityError(f"{label}: could not be encrypted ({exc.message})", hint) from None
-    except BaseException:
-        check.cancel()
+        got = encrypt_into(src, recipient, out, size, progress)
+    except BaseException as exc:
+        if check is not None:
+            check.cancel()
+        if isinstance(exc, ageproc.AgeError):
+            raise IntegrityError(f"{label}: could not be encrypted ({exc.message})", hint) from None
         raise
     try:
-        got = check.hexdigest()
+        if check is not None:
+            got = check.hexdigest()
         after = os.stat(src)
     except OSError as exc:
         raise IntegrityError(f"{label}: cannot read the evidence ({exc.strerror})", hint) from None

@@ -44,7 +44,7 @@ from rogatory.custody.events import commitment
 from rogatory.custody.note import open_note, split_note
 from rogatory.custody.tlogproof import TlogProof, check_proof
 from rogatory.errors import IntegrityError, NoteError, ProofError, RogatoryError, UsageError
-from rogatory.evidence.hashing import BLOCK_SIZE, FileDigest, digest_stream
+from rogatory.evidence.hashing import BLOCK_SIZE, FileDigest, digest_bytes, digest_stream
 from rogatory.evidence.intake import listing_digest
 from rogatory.package import ageproc, layout
 from rogatory.package.card import TrustedSender
@@ -77,6 +77,26 @@ class _Counter:
             self.progress(n)
 
 
+def _decrypt_small_payload(
+    zf: zipfile.ZipFile,
+    name: str,
+    identity: pyrage.x25519.Identity,
+    size: int,
+    target: Path | None,
+    progress: Callable[[int], object] | None,
+) -> tuple[dict[str, str], int]:
+    """:func:`decrypt_payload` for a member of at most :data:`ageproc.SMALL_PAYLOAD`
+    bytes, in memory (no child process); nothing is written unless it decrypted."""
+    try:
+        plain = pyrage.decrypt(zf.read(name), [identity])
+    except pyrage.DecryptError as exc:
+        raise ageproc.AgeError(f"age: {exc}", "") from None
+    _Counter(size, progress)(len(plain))
+    if target is not None:
+        target.write_bytes(plain)
+    return digest_bytes(plain, ALGORITHMS), len(plain)
+
+
 def decrypt_payload(
     zf: zipfile.ZipFile,
     name: str,
@@ -87,10 +107,11 @@ def decrypt_payload(
 ) -> tuple[dict[str, str], int]:
     """Decrypt member ``name`` of the package and hash the plaintext, in one pass.
 
-    A thread copies the member (its CRC-32 checked by ``zipfile``) into a child
-    process running pyrage; the plaintext coming back is hashed with
-    :data:`ALGORITHMS`, one thread each, and written to ``target`` if given.
-    Memory stays constant whatever the size.
+    A member of up to :data:`ageproc.SMALL_PAYLOAD` bytes is decrypted in
+    memory. For a larger one a thread copies the member (its CRC-32 checked by
+    ``zipfile``) into a child process running pyrage; the plaintext coming back
+    is hashed with :data:`ALGORITHMS`, one thread each, and written to
+    ``target`` if given. Memory stays constant whatever the size.
 
     Args:
         size: the plaintext size the signed manifest declares, in bytes; more is refused.
@@ -103,13 +124,15 @@ def decrypt_payload(
     Raises:
         KeyError: the package has no member ``name``.
         ageproc.AgeError: pyrage refused the payload (altered, truncated, other key).
-        IntegrityError: more bytes than ``size``.
+        IntegrityError: more bytes than ``size``, or bytes after the age stream's end.
         zipfile.BadZipFile: the member is damaged (CRC-32).
         OSError: reading the package or writing ``target`` failed.
         ``target`` may hold untrusted plaintext after any of these: discard it.
     """
-    zf.getinfo(name)
+    if zf.getinfo(name).file_size <= ageproc.SMALL_PAYLOAD:
+        return _decrypt_small_payload(zf, name, identity, size, target, progress)
     failures: list[BaseException] = []
+    unread: list[bool] = []
     out = open(target, "wb") if target is not None else None  # noqa: SIM115 - closed below
     try:
         with ageproc.decrypt(str(identity)) as child:
@@ -122,7 +145,7 @@ def decrypt_payload(
                         while block := src.read(BLOCK_SIZE):
                             stdin.write(block)
                 except BrokenPipeError:
-                    pass  # the child stopped early; its own error says why
+                    unread.append(True)  # the child stopped early; its own error says why
                 except BaseException as exc:
                     failures.append(exc)
                 finally:
@@ -149,6 +172,8 @@ def decrypt_payload(
             out.close()
     if failures:
         raise failures[0]
+    if unread:
+        raise IntegrityError(f"{name} has bytes after the end of its age stream", "")
     return digests, n
 
 
