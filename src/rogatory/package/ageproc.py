@@ -1,18 +1,21 @@
 """age encryption and decryption by pyrage, run in a child process over pipes.
 
-``pyrage.encrypt_file`` and ``pyrage.decrypt_file`` stream path to path in
-Rust, in constant memory, about as fast as the ``age`` tool; ``encrypt_io`` and
-``decrypt_io`` call back into Python for every 8 KiB and are slower. But the
-``*_file`` calls hold the GIL until they finish, so in the calling process
+pyrage's calls hold the GIL until they finish, so in the calling process
 nothing else (writing the archive, hashing) could run meanwhile. Running the
 call in a child Python process (``python -m rogatory.package.ageproc``) gives
-both: pyrage's own streaming on one core, and this process free to write,
-check and hash the same bytes on the other, connected by pipes of
-:data:`PIPE_SIZE` bytes.
+pyrage a core of its own while this process writes, checks and hashes the same
+bytes on the other, connected by pipes of :data:`PIPE_SIZE` bytes:
 
-Encryption reads the plaintext file itself and writes the age file to
-:attr:`AgeProcess.stdout`; decryption reads the age file from
-:attr:`AgeProcess.stdin` and writes the plaintext to :attr:`AgeProcess.stdout`.
+* encryption is ``pyrage.encrypt_file(source, stdout)``: Rust reads the
+  plaintext file itself and writes the age file to :attr:`AgeProcess.stdout`
+  (path to path, the fastest way; in-process, Python-level streaming through
+  ``encrypt_io`` is slower);
+* decryption is ``pyrage.decrypt_io`` between the child's stdin and stdout,
+  each behind a 1 MiB buffer: the age file is written to
+  :attr:`AgeProcess.stdin`, the plaintext read from :attr:`AgeProcess.stdout`.
+  ``decrypt_file`` on the pipes would move 8 KiB per system call, each waking
+  the other side; the buffers cut the pipeline's CPU time by about a quarter.
+
 age authenticates every 64 KiB chunk, so a truncated or altered file is only
 known bad when the child fails: a decrypting caller must treat every byte it
 read as untrusted until :meth:`AgeProcess.finish` returned.
@@ -55,7 +58,7 @@ class AgeError(RogatoryError):
 
 
 class AgeProcess:
-    """One running ``pyrage.encrypt_file`` / ``decrypt_file`` call in a child process.
+    """One running pyrage call (``encrypt_file`` or ``decrypt_io``) in a child process.
 
     Use :func:`encrypt` or :func:`decrypt`, as a context manager: leaving the
     block early (an exception) kills the child. Within the block, read
@@ -172,7 +175,7 @@ def decrypt(identity: str) -> AgeProcess:
     Raises:
         OSError: the child could not be started.
     """
-    request = {"op": "decrypt", "input": "/dev/stdin", "output": "/dev/stdout", "keys": [identity]}
+    request = {"op": "decrypt", "keys": [identity]}
     return AgeProcess(request, feed_stdin=True)
 
 
@@ -188,7 +191,11 @@ def _child(argv: list[str]) -> int:
             pyrage.encrypt_file(request["input"], request["output"], keys)
         else:
             idents = [pyrage.x25519.Identity.from_str(k) for k in request["keys"]]
-            pyrage.decrypt_file(request["input"], request["output"], idents)
+            with (
+                open(0, "rb", buffering=BUFFER_SIZE, closefd=False) as src,
+                open(1, "wb", buffering=BUFFER_SIZE, closefd=False) as dst,
+            ):
+                pyrage.decrypt_io(src, dst, idents)
     except pyrage.DecryptError as exc:
         print(f"age: {exc}", file=sys.stderr)
         return _DECRYPT_FAILED
