@@ -133,7 +133,9 @@ class _PackageWriter:
     It has no ``seek``, so ``zipfile`` writes each member's sizes and CRC-32 in
     a data descriptor after its bytes instead of going back to its header; every
     byte therefore reaches the file in its final order and is hashed with
-    SHA-256 on a worker thread as it is written (no second read of the package).
+    SHA-256 as it is written (no second read of the package). Writing and
+    hashing run on two worker threads, so the thread filling the archive only
+    queues blocks (at most ``QUEUE_DEPTH`` MiB each).
     """
 
     def __init__(self, path: Path) -> None:
@@ -142,21 +144,22 @@ class _PackageWriter:
         Raises:
             OSError: it cannot be created.
         """
-        self.file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in finish/abort
-        self.digest = DigestWorkers(["sha256"])
+        self.file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in finish/close
+        self.workers = DigestWorkers(["sha256"], [self._write_all])
         self.size = 0
 
-    def write(self, data: bytes) -> int:
-        """Write and hash ``data``; returns its length.
-
-        Raises:
-            OSError: the write failed.
-        """
+    def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            n = self.file.write(view)
-            view = view[n or 0 :]
-        self.digest.update(data)
+            view = view[self.file.write(view) or 0 :]
+
+    def write(self, data: bytes) -> int:
+        """Queue ``data`` for writing and hashing; returns its length.
+
+        Raises:
+            OSError: an earlier write failed (e.g. the disk is full).
+        """
+        self.workers.update(data)
         self.size += len(data)
         return len(data)
 
@@ -164,25 +167,26 @@ class _PackageWriter:
         return self.size
 
     def flush(self) -> None:
-        self.file.flush()
-
-    def close(self) -> None:
-        """Close the file (``zipfile`` never closes a file object it was given)."""
-        self.file.close()
+        """Nothing to do: :meth:`finish` waits for every queued block."""
 
     def finish(self) -> tuple[str, int]:
-        """fsync and close the file; returns (SHA-256 hex of the whole file, its size in bytes).
+        """Wait for the queued blocks, fsync and close the file.
+
+        Returns:
+            (SHA-256 hex of the whole file, its size in bytes)
 
         Raises:
-            OSError: fsync or close failed.
+            OSError: a write, fsync or close failed.
         """
+        sha256 = self.workers.hexdigests()["sha256"]
         os.fsync(self.file.fileno())
         self.file.close()
-        return self.digest.hexdigests()["sha256"], self.size
+        return sha256, self.size
 
-    def abort(self) -> None:
-        """Close without keeping anything (the caller deletes the file)."""
-        self.digest.close()
+    def close(self) -> None:
+        """Stop the workers and close the file without keeping anything (the caller
+        deletes it); ``zipfile`` never closes a file object it was given."""
+        self.workers.close()
         self.file.close()
 
 
@@ -516,7 +520,7 @@ def create_package(
         sha256, size = sink.finish()
         tmp.replace(out_path)
     except BaseException:
-        sink.abort()
+        sink.close()
         tmp.unlink(missing_ok=True)
         raise
     return PackageSummary(
