@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import shutil
@@ -114,6 +115,9 @@ def setup(cli, tmp_path: Path) -> Setup:
         "--json",
     )
     assert r.code == 0, r.stderr
+    created = json.loads(r.stdout)
+    assert created["sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
+    assert created["size"] == package.stat().st_size
     court_key = tmp_path / "court.key"
     court_key.write_text(str(pyrage.x25519.Identity.generate()) + "\n")
     return Setup(nl, jp, nl_card, jp_card, package, court_key, tmp_path)
@@ -209,6 +213,9 @@ def test_create_verify_import_and_history(cli, setup: Setup) -> None:
 def test_standard_tools_can_check_a_package(setup: Setup) -> None:
     s = setup
     key = jp_identity_file(s)
+    if shutil.which("unzip"):  # members carry data descriptors: Info-ZIP reads them too
+        res = subprocess.run(["unzip", "-tq", str(s.package)], capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
     out = s.tmp / "unzipped"
     with zipfile.ZipFile(s.package) as zf:
         zf.extractall(out)
@@ -320,6 +327,32 @@ def test_truncated_payload_is_refused(cli, setup: Setup) -> None:
         setup, setup.tmp / "bad.rogpkg", replace={"payload/000002.age": data[: len(data) - 70_000]}
     )
     import_fails(cli, setup, bad, "does not decrypt intact")
+
+
+def test_payload_longer_than_the_manifest_says_is_refused(cli, setup: Setup) -> None:
+    def shrink(m: dict) -> None:
+        big = next(f for it in m["items"] for f in it["files"] if f["size"] > 1_000_000)
+        big["size"] = big["size"] - (2 << 20)
+
+    bad = rebuild(setup, setup.tmp / "bad.rogpkg", edit_manifest=shrink)
+    import_fails(cli, setup, bad, "more bytes than the signed manifest states")
+
+
+def test_verify_alone_writes_no_plaintext(setup: Setup) -> None:
+    from rogatory.package.card import load_trust
+    from rogatory.package.verify import verify_package
+
+    parent = setup.tmp / "staging-parent"
+    parent.mkdir()
+    result = verify_package(
+        setup.package,
+        load_age_identity(setup.jp / "keys", None),
+        load_trust(setup.nl_card, None),
+        staging_parent=parent,
+    )
+    assert result.report.ok and result.staging is None and not result.staged
+    assert not list(parent.iterdir())
+    assert result.report.package_sha256 == hashlib.sha256(setup.package.read_bytes()).hexdigest()
 
 
 def test_truncated_package_file_is_refused(cli, setup: Setup) -> None:

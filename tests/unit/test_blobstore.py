@@ -59,3 +59,17 @@ def test_sweep_removes_temp_files_of_dead_processes_only(tmp_path: Path) -> None
     assert removed == [stale]
     assert mine.tmp.exists()
     mine.abort()
+
+
+def test_adopt_moves_a_verified_file_in_durably_and_dedupes(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    data = b"staged plaintext"
+    sha = hashlib.sha256(data).hexdigest()
+    staged = store.tmp_dir / "one"
+    staged.write_bytes(data)
+    path, new = store.adopt(staged, sha)
+    assert new and path == store.path_for(sha) and path.read_bytes() == data
+    assert not staged.exists() and (path.stat().st_mode & 0o777) == 0o444
+    again = store.tmp_dir / "two"
+    again.write_bytes(data)
+    assert store.adopt(again, sha) == (path, False) and not again.exists()

@@ -150,6 +150,33 @@ class BlobStore:
         finally:
             os.close(fd)
 
+    def adopt(self, path: Path, sha256: str) -> tuple[Path, bool]:
+        """Move a file already verified to hash to ``sha256`` (e.g. a staged import,
+        on the same file system) into the store, as durably as :meth:`BlobWriter.commit`:
+        fsynced, made read-only, renamed under its hash, the directory fsynced. An intact
+        blob already stored under that hash is kept and ``path`` is deleted.
+
+        Returns:
+            (blob path, whether it was new)
+
+        Raises:
+            OSError: fsync, rename or the directory update failed (``path`` is left as it was).
+        """
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        target = self.path_for(sha256)
+        if target.exists() and self.intact(sha256):
+            path.unlink()
+            return target, False
+        self.make_dirs(target.parent)
+        os.chmod(path, 0o444)
+        os.replace(path, target)
+        _fsync_dir(target.parent)
+        return target, True
+
     def make_dirs(self, directory: Path) -> None:
         """Create ``directory`` and its missing parents under the store, fsyncing each
         new entry in its parent so a committed blob's path survives a power loss."""

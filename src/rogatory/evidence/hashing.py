@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable
@@ -104,6 +105,76 @@ class _Consumer(threading.Thread):
                     self.error = exc
 
 
+class DigestWorkers:
+    """Digests of a stream fed block by block, each computed on a worker thread of its own.
+
+    The feeding thread only queues blocks (at most ``QUEUE_DEPTH`` per digest,
+    so memory stays bounded by QUEUE_DEPTH × block size); ``hashlib`` releases
+    the GIL on large buffers, so the digests run on other cores while the feeder
+    does its own work (e.g. writing the bytes out). Use as a context manager, or
+    call :meth:`close` (always) and :meth:`hexdigests` (on success).
+    """
+
+    def __init__(
+        self, algorithms: Iterable[str], extra: Iterable[Callable[[bytes], object]] = ()
+    ) -> None:
+        """Start one thread per digest in ``algorithms`` and one per callable in ``extra``
+        (called with every block, in order, e.g. a file writer).
+
+        Raises:
+            UsageError: an unknown algorithm (see :func:`hash_constructor`).
+        """
+        self.hashers = {name: new_hasher(name) for name in algorithms}
+        self.workers = [_Consumer(h.update) for h in self.hashers.values()]
+        self.workers += [_Consumer(fn) for fn in extra]
+        for w in self.workers:
+            w.start()
+        self.closed = False
+
+    def update(self, block: bytes | bytearray | memoryview) -> None:
+        """Queue ``block`` for every worker (copied when mutable: the caller may reuse it).
+
+        Raises:
+            BaseException: the first error a worker met (e.g. an ``OSError`` of a writer).
+        """
+        data = block if isinstance(block, bytes) else bytes(block)
+        for w in self.workers:
+            w.q.put(data)
+        self.check()
+
+    def check(self) -> None:
+        """Raise the first error a worker met, if any."""
+        failed = next((w.error for w in self.workers if w.error is not None), None)
+        if failed is not None:
+            raise failed
+
+    def close(self) -> None:
+        """Let every worker finish the queued blocks and stop (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        for w in self.workers:
+            w.q.put(None)
+        for w in self.workers:
+            w.join()
+
+    def hexdigests(self) -> dict[str, str]:
+        """Finish and return algorithm → lower-case hex digest.
+
+        Raises:
+            BaseException: the first error a worker met.
+        """
+        self.close()
+        self.check()
+        return {k: h.hexdigest() for k, h in self.hashers.items()}
+
+    def __enter__(self) -> DigestWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def digest_stream(
     stream: BinaryIO,
     algorithms: Iterable[str],
@@ -115,26 +186,28 @@ def digest_stream(
     """Read ``stream`` to its end once, computing every digest in ``algorithms``.
 
     Args:
-        stream: an unbuffered or buffered binary file opened for reading.
+        stream: an unbuffered or buffered binary file opened for reading (a
+            pipe too: a buffered reader returns whole blocks).
         algorithms: digest names (see :func:`new_hasher`).
         sink: called with every block in order (e.g. a blob writer), or ``None``.
         progress: called with the byte count of every block read.
         size_hint: expected length in bytes; streams of at least
-            ``THREADED_MIN_SIZE`` use one thread per digest.
+            ``THREADED_MIN_SIZE`` use one thread per digest (and one for the sink).
 
     Returns:
         (lower-case hex digest per algorithm, number of bytes read)
 
     Raises:
         OSError: from reading the stream or from the sink; the first error
-            stops the read.
+            stops the read (as does any other exception the sink raises).
     """
-    hashers = {name: new_hasher(name) for name in algorithms}
-    consumers: list[Callable[[bytes], object]] = [h.update for h in hashers.values()]
-    if sink is not None:
-        consumers.append(sink)
+    algorithms = list(algorithms)
     total = 0
-    if len(consumers) == 1 or size_hint < THREADED_MIN_SIZE:
+    if len(algorithms) + (sink is not None) == 1 or size_hint < THREADED_MIN_SIZE:
+        hashers = {name: new_hasher(name) for name in algorithms}
+        consumers: list[Callable[[bytes], object]] = [h.update for h in hashers.values()]
+        if sink is not None:
+            consumers.append(sink)
         buf = bytearray(BLOCK_SIZE)
         view = memoryview(buf)
         while n := stream.readinto(view):  # type: ignore[attr-defined]
@@ -146,28 +219,59 @@ def digest_stream(
                 progress(n)
         return {k: h.hexdigest() for k, h in hashers.items()}, total
 
-    workers = [_Consumer(fn) for fn in consumers]
-    for w in workers:
-        w.start()
-    try:
+    with DigestWorkers(algorithms, [sink] if sink is not None else []) as workers:
         while block := stream.read(BLOCK_SIZE):
-            for w in workers:
-                w.q.put(block)
+            workers.update(block)
             total += len(block)
             if progress is not None:
                 progress(len(block))
-            failed = next((w.error for w in workers if w.error is not None), None)
-            if failed is not None:
-                raise failed
-    finally:
-        for w in workers:
-            w.q.put(None)
-        for w in workers:
-            w.join()
-    failed = next((w.error for w in workers if w.error is not None), None)
-    if failed is not None:
-        raise failed
-    return {k: h.hexdigest() for k, h in hashers.items()}, total
+        return workers.hexdigests(), total
+
+
+class FileDigest(threading.Thread):
+    """One digest of a whole file, computed on a background thread.
+
+    Start it, do other work, then call :meth:`hexdigest`; :meth:`cancel` stops
+    it early (e.g. when the work it accompanies failed).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], algorithm: str = "sha256") -> None:
+        """Raises:
+        UsageError: an unknown algorithm."""
+        super().__init__(daemon=True)
+        self.path = path
+        self.hasher = new_hasher(algorithm)
+        self.size = 0
+        self.error: OSError | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        buf = bytearray(BLOCK_SIZE)
+        view = memoryview(buf)
+        try:
+            with open(self.path, "rb", buffering=0) as fh:
+                while not self.stop.is_set() and (n := fh.readinto(view)):
+                    self.hasher.update(view[:n])
+                    self.size += n
+        except OSError as exc:
+            self.error = exc
+
+    def cancel(self) -> None:
+        """Stop reading and wait for the thread (the digest is then meaningless)."""
+        self.stop.set()
+        if self.is_alive():
+            self.join()
+
+    def hexdigest(self) -> str:
+        """Wait for the end of the file and return the lower-case hex digest.
+
+        Raises:
+            OSError: the file could not be read to its end.
+        """
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.hasher.hexdigest()
 
 
 def digest_bytes(data: bytes, algorithms: Iterable[str]) -> dict[str, str]:

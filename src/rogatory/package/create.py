@@ -4,9 +4,14 @@ The manifest lists each item (sizes, SHA-256/SHA-1/MD5, acquisition record,
 file list) with its custody events (statements, salts and c2sp.org/tlog-proof@v1
 proofs against a cosigned checkpoint) and the sender's tlog-policy with its key
 history. It names the recipient, is signed over the plaintext by the sender's
-message key (a C2SP signed note), and is then encrypted with age. Each payload
-is streamed from the evidence store through age into the archive, re-hashed on
-the way (a corrupted blob is never exported), in constant memory.
+message key (a C2SP signed note), and is then encrypted with age.
+
+Each payload is encrypted by pyrage in a child process (see
+:mod:`rogatory.package.ageproc`) and streamed into the archive in constant
+memory, while this process checks the file once more against its recorded
+SHA-256 on another core (a corrupted blob is never exported) and computes the
+package's SHA-256 as the archive is written: the plaintext and the package are
+each read once.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import pyrage
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -37,11 +42,11 @@ from rogatory.custody.note import NoteSigner, sign_note
 from rogatory.custody.witnessing import collect_cosignatures
 from rogatory.errors import IntegrityError, UsageError
 from rogatory.evidence.blobstore import BlobStore
-from rogatory.evidence.hashing import BLOCK_SIZE, new_hasher
+from rogatory.evidence.hashing import DigestWorkers, FileDigest
 from rogatory.evidence.intake import item_label, parse_item_id
 from rogatory.evidence.records import content_path
 from rogatory.node.home import NodeHome
-from rogatory.package import layout
+from rogatory.package import ageproc, layout
 from rogatory.package.card import message_key_name
 from rogatory.store.database import Database
 from rogatory.store.schema import CaseRow, EvidenceItemRow
@@ -108,35 +113,6 @@ def parse_recipient(text: str) -> Recipient:
     return Recipient(candidate, label)
 
 
-class _HashingReader:
-    """Reads a file and hashes what passes through (SHA-256, SHA-1, MD5)."""
-
-    def __init__(
-        self, f: BinaryIO, algorithms: list[str], progress: Callable[[int], object] | None
-    ) -> None:
-        self.f = f
-        self.hashers = {a: new_hasher(a) for a in algorithms}
-        self.progress = progress
-        self.n = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.f.read(BLOCK_SIZE if size is None or size < 0 else size)
-        for h in self.hashers.values():
-            h.update(data)
-        self.n += len(data)
-        if self.progress is not None and data:
-            self.progress(len(data))
-        return data
-
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        data = self.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
-
-    def digests(self) -> dict[str, str]:
-        return {a: h.hexdigest() for a, h in self.hashers.items()}
-
-
 @dataclass
 class PackageSummary:
     """What ``package create`` made."""
@@ -149,6 +125,181 @@ class PackageSummary:
     recipient: str
     events: int
     warnings: list[str] = field(default_factory=list)
+
+
+class _PackageWriter:
+    """The package file as :class:`zipfile.ZipFile` sees it: written once, front to back.
+
+    It has no ``seek``, so ``zipfile`` writes each member's sizes and CRC-32 in
+    a data descriptor after its bytes instead of going back to its header; every
+    byte therefore reaches the file in its final order and is hashed with
+    SHA-256 as it is written (no second read of the package). Writing and
+    hashing run on two worker threads, so the thread filling the archive only
+    queues blocks (at most ``QUEUE_DEPTH`` MiB each).
+    """
+
+    def __init__(self, path: Path) -> None:
+        """Create (or truncate) ``path``.
+
+        Raises:
+            OSError: it cannot be created.
+        """
+        self.file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in finish/close
+        self.workers = DigestWorkers(["sha256"], [self._write_all])
+        self.size = 0
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self.file.write(view) or 0 :]
+
+    def write(self, data: bytes) -> int:
+        """Queue ``data`` for writing and hashing; returns its length.
+
+        Raises:
+            OSError: an earlier write failed (e.g. the disk is full).
+        """
+        self.workers.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        """Nothing to do: :meth:`finish` waits for every queued block."""
+
+    def finish(self) -> tuple[str, int]:
+        """Wait for the queued blocks, fsync and close the file.
+
+        Returns:
+            (SHA-256 hex of the whole file, its size in bytes)
+
+        Raises:
+            OSError: a write, fsync or close failed.
+        """
+        sha256 = self.workers.hexdigests()["sha256"]
+        os.fsync(self.file.fileno())
+        self.file.close()
+        return sha256, self.size
+
+    def close(self) -> None:
+        """Stop the workers and close the file without keeping anything (the caller
+        deletes it); ``zipfile`` never closes a file object it was given."""
+        self.workers.close()
+        self.file.close()
+
+
+def encrypt_into(
+    src: Path,
+    recipient: Recipient,
+    out: IO[bytes],
+    size: int,
+    progress: Callable[[int], object] | None = None,
+) -> str | None:
+    """Encrypt the file ``src`` to ``recipient`` with age, writing the age file to ``out``.
+
+    A file of up to :data:`ageproc.SMALL_PAYLOAD` bytes is read and encrypted
+    in memory. A larger one is encrypted by pyrage in a child process
+    (:mod:`rogatory.package.ageproc`) while this thread copies its output into
+    ``out`` in 1 MiB blocks (constant memory).
+
+    Args:
+        size: the plaintext size in bytes (as recorded); ``progress`` is called
+            with plaintext byte counts that sum to at most ``size``.
+
+    Returns:
+        For a small file, the SHA-256 (hex) of exactly the bytes encrypted; else ``None``.
+
+    Raises:
+        ageproc.AgeError: pyrage could not read or encrypt ``src``.
+        OSError: reading ``src`` or writing ``out`` failed, or the child could not be started.
+    """
+    if size <= ageproc.SMALL_PAYLOAD:
+        with open(src, "rb") as fh:
+            data = fh.read(ageproc.SMALL_PAYLOAD + 1)
+        try:
+            out.write(pyrage.encrypt(data, [recipient.key()]))
+        except pyrage.EncryptError as exc:
+            raise ageproc.AgeError(f"age: {exc}", "") from None
+        if progress is not None and data:
+            progress(min(size, len(data)))
+        return hashlib.sha256(data).hexdigest()
+    with ageproc.encrypt(src, [recipient.age]) as child:
+        done = 0
+        while block := child.stdout.read(ageproc.BUFFER_SIZE):
+            out.write(block)
+            if progress is not None:
+                step = min(size, done + len(block)) - done
+                if step > 0:
+                    progress(step)
+                done += step
+        child.finish()
+    return None
+
+
+def encrypt_checked(
+    src: Path,
+    sha256: str,
+    size: int,
+    recipient: Recipient,
+    out: IO[bytes],
+    progress: Callable[[int], object] | None = None,
+    label: str = "",
+) -> None:
+    """:func:`encrypt_into`, checking ``src`` against its recorded ``sha256`` (64 hex) once.
+
+    A small file is hashed in memory, exactly the bytes encrypted. For a large
+    one a worker thread reads ``src`` a second time and hashes it on another
+    core while the child encrypts it (pyrage's path-to-path call cannot hash on
+    the way). A blob of the store cannot change between the two reads (it is
+    read-only and named by its SHA-256); an ``--in-place`` source could, so its
+    size and modification time must also be unchanged afterwards.
+
+    Args:
+        size: the recorded size in bytes.
+        label: names the file in errors, e.g. ``EV-000001 disk.raw``.
+
+    Raises:
+        IntegrityError: ``src`` does not match its record, changed meanwhile, or
+            could not be read or encrypted; ``out`` then holds an incomplete or
+            wrong payload and must be discarded.
+        OSError: writing ``out`` failed.
+    """
+    hint = "run rogatory evidence verify; export only intact evidence"
+    try:
+        before = os.stat(src)
+    except OSError as exc:
+        raise IntegrityError(f"{label}: cannot read the evidence ({exc.strerror})", hint) from None
+    check: FileDigest | None = None
+    if size > ageproc.SMALL_PAYLOAD:
+        check = FileDigest(src)
+        check.start()
+    try:
+        got = encrypt_into(src, recipient, out, size, progress)
+    except BaseException as exc:
+        if check is not None:
+            check.cancel()
+        if isinstance(exc, ageproc.AgeError):
+            raise IntegrityError(f"{label}: could not be encrypted ({exc.message})", hint) from None
+        raise
+    try:
+        if check is not None:
+            got = check.hexdigest()
+        after = os.stat(src)
+    except OSError as exc:
+        raise IntegrityError(f"{label}: cannot read the evidence ({exc.strerror})", hint) from None
+    if got != sha256:
+        raise IntegrityError(
+            f"{label}: the stored bytes no longer match their recorded sha256 "
+            f"(recorded {sha256}, now {got})",
+            hint,
+        )
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        raise IntegrityError(
+            f"{label}: the file changed while it was being packaged",
+            "package it again when nothing writes to it",
+        )
 
 
 def _readme(package_id: str, recipient: Recipient) -> str:
@@ -267,8 +418,9 @@ def create_package(
     custody_files: dict[str, bytes] = {POLICY_FILE: node_policy(log, home.config.quorum).encode()}
     sums: list[str] = []
     n_events = 0
+    sink = _PackageWriter(tmp)
     try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             zf.writestr(layout.README, _readme(package_id, recipient))
             payload_no = 0
             for r in rows:
@@ -289,19 +441,16 @@ def create_package(
                     if f.kind == "file" and f.sha256:
                         name = layout.payload_name(payload_no)
                         payload_no += 1
-                        algorithms = [a for a in ("sha256", "sha1", "md5") if getattr(f, a)]
-                        src = content_path(r, f, store)
-                        with open(src, "rb") as fh, zf.open(name, "w", force_zip64=True) as w:
-                            reader = _HashingReader(fh, algorithms, progress)
-                            pyrage.encrypt_io(reader, w, [key])
-                        got = reader.digests()
-                        for a in algorithms:
-                            if got[a] != getattr(f, a):
-                                raise IntegrityError(
-                                    f"{item_label(r.id)} {f.relpath}: the stored bytes no longer match their "
-                                    f"recorded {a} (recorded {getattr(f, a)}, now {got[a]})",
-                                    "run rogatory evidence verify; export only intact evidence",
-                                )
+                        with zf.open(name, "w", force_zip64=True) as w:
+                            encrypt_checked(
+                                content_path(r, f, store),
+                                f.sha256,
+                                f.size,
+                                recipient,
+                                w,
+                                progress,
+                                f"{item_label(r.id)} {f.relpath}",
+                            )
                         entry["payload"] = name
                         sums.append(f"{f.sha256}  {name.removesuffix('.age')}")
                     files_out.append(entry)
@@ -368,21 +517,17 @@ def create_package(
                     info.mode = 0o644
                     tar.addfile(info, io.BytesIO(data))
             zf.writestr(layout.CUSTODY, pyrage.encrypt(buf.getvalue(), [key]))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        sha256, size = sink.finish()
         tmp.replace(out_path)
     except BaseException:
+        sink.close()
         tmp.unlink(missing_ok=True)
         raise
-    h = hashlib.sha256()
-    with open(out_path, "rb") as fh:
-        while block := fh.read(BLOCK_SIZE):
-            h.update(block)
     return PackageSummary(
         out_path,
         package_id,
-        h.hexdigest(),
-        out_path.stat().st_size,
+        sha256,
+        size,
         [item_label(r.id) for r in rows],
         recipient.label,
         n_events,

@@ -2,7 +2,8 @@
 
 Nothing enters the store unless every check of :func:`verify_package` passed:
 payloads are decrypted into a staging directory inside the blob store's temp
-area, verified, then moved into the content-addressed store; the items, their
+area, verified, fsynced, then moved into the content-addressed store (as
+durably as an intake: see :meth:`BlobStore.adopt`); the items, their
 file lists, the foreign custody events with their proofs and the sender's
 policy, and one ``receipt`` custody event per item in this node's log are
 written in one transaction.
@@ -71,17 +72,24 @@ def import_package(
         path, identity, trust, staging_parent=store.tmp_dir, keep_staging=True
     )
     report, manifest = verified.report, verified.manifest
-    if not report.ok:
-        failed = report.failed_checks()
-        first = failed[0] if failed else None
-        raise IntegrityError(
-            "the package failed verification, nothing was imported"
-            + (f": {first.name}: {first.detail}" if first else ""),
-            "give the sender's current node card with --trust (see the check above)"
-            if first is not None and first.name == "manifest signature"
-            else "run rogatory verify with --report for the details; ask the sender for a new package",
-        )
     try:
+        if not report.ok:
+            failed = report.failed_checks()
+            first = failed[0] if failed else None
+            raise IntegrityError(
+                "the package failed verification, nothing was imported"
+                + (f": {first.name}: {first.detail}" if first else ""),
+                "give the sender's current node card with --trust (see the check above)"
+                if first is not None and first.name == "manifest signature"
+                else "run rogatory verify with --report for the details; ask the sender for a new package",
+            )
+        # the slow part of making the plaintexts durable, before the database is locked
+        for staged_file in verified.staged.values():
+            fd = os.open(staged_file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         with db.session(write=True) as s:
             if s.get(ReceivedPackageRow, report.package_id) is not None:
                 raise ConflictError(
@@ -203,13 +211,8 @@ def import_package(
                     if f["payload"] is None:
                         continue
                     staged = verified.staged[f["payload"]]
-                    target = store.path_for(f["sha256"])
-                    if target.exists():
-                        staged.unlink()
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.chmod(staged, 0o444)
-                    os.replace(staged, target)
+                    if staged.exists():  # a file listed twice in the manifest is staged once
+                        store.adopt(staged, f["sha256"])
             log.append_in(s, events)
     finally:
         if verified.staging is not None:

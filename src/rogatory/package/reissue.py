@@ -31,7 +31,7 @@ from rogatory.errors import IntegrityError, UsageError
 from rogatory.node.home import NodeHome
 from rogatory.package import layout
 from rogatory.package.card import TrustedSender, message_key_name
-from rogatory.package.create import Recipient, _readme
+from rogatory.package.create import Recipient, _readme, encrypt_into
 from rogatory.package.verify import verify_package
 from rogatory.store.database import Database
 
@@ -145,8 +145,8 @@ def reissue_package(
                             name, pyrage.encrypt(pyrage.decrypt(src.read(name), [identity]), [key])
                         )
                 for name, staged in sorted(verified.staged.items()):
-                    with open(staged, "rb") as fh, dst.open(name, "w", force_zip64=True) as w:
-                        pyrage.encrypt_io(fh, w, [key])
+                    with dst.open(name, "w", force_zip64=True) as w:
+                        encrypt_into(staged, recipient, w, staged.stat().st_size)
                 dst.writestr(layout.REISSUE, pyrage.encrypt(signed, [key]))
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())

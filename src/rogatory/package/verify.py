@@ -10,21 +10,27 @@ Steps, each reported as a check in words a judge follows:
 4. per custody event: its commitment, the four tlog-proof steps against the
    sender's policy from the card (leaf, log signature, witness quorum, inclusion),
    the statement's signature, its subject and its link to the previous event;
-5. per file (unless ``custody_only``): the payload decrypts into a staging
-   directory and every byte is re-hashed with SHA-256, SHA-1 and MD5 against the
-   signed manifest. age authenticates each 64 KiB chunk, so a truncated or
-   altered payload is known bad only at its end: nothing is kept unless every
-   check passed.
+5. per file (unless ``custody_only``): the payload is decrypted and every byte
+   is re-hashed with SHA-256, SHA-1 and MD5 against the signed manifest. age
+   authenticates each 64 KiB chunk, so a truncated or altered payload is known
+   bad only at its end. With ``keep_staging`` (import, reissue) the plaintext
+   goes to a staging directory, and nothing is kept unless every check passed;
+   without it the plaintext is only hashed, never written to disk.
+
+Speed, in constant memory: pyrage decrypts in a child process (see
+:mod:`rogatory.package.ageproc`) fed by a thread reading the archive member;
+this process hashes the plaintext with one thread per digest (and one writing
+the staging file), while another thread computes the package's SHA-256.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,43 +44,137 @@ from rogatory.custody.events import commitment
 from rogatory.custody.note import open_note, split_note
 from rogatory.custody.tlogproof import TlogProof, check_proof
 from rogatory.errors import IntegrityError, NoteError, ProofError, RogatoryError, UsageError
-from rogatory.evidence.hashing import BLOCK_SIZE, new_hasher
+from rogatory.evidence.hashing import BLOCK_SIZE, FileDigest, digest_bytes, digest_stream
 from rogatory.evidence.intake import listing_digest
-from rogatory.package import layout
+from rogatory.package import ageproc, layout
 from rogatory.package.card import TrustedSender
 from rogatory.package.report_model import CheckResult, CustodyStep, ItemReport, PackageReport
 
 _SAFE_PATH_PARTS = (".", "..", "")
 
 
-class _StagingWriter:
-    """Writes decrypted bytes to a staging file, hashing them, refusing more than declared."""
+ALGORITHMS = ("sha256", "sha1", "md5")
+"""Digests every payload is re-hashed with."""
 
-    def __init__(self, path: Path, limit: int, progress: Callable[[int], object] | None) -> None:
-        self.f = open(path, "wb")  # noqa: SIM115 - closed in close()
-        self.hashers = {a: new_hasher(a) for a in ("sha256", "sha1", "md5")}
+
+class _Counter:
+    """Counts decrypted bytes (the ``progress`` of :func:`digest_stream`) and refuses
+    more than the signed manifest declares, so a hostile payload cannot fill the disk
+    (the staging file holds at most one block, 1 MiB, beyond the declared size)."""
+
+    def __init__(self, limit: int, progress: Callable[[int], object] | None) -> None:
         self.limit = limit
         self.n = 0
         self.progress = progress
 
-    def write(self, data: bytes) -> int:
-        self.n += len(data)
+    def __call__(self, n: int) -> None:
+        self.n += n
         if self.n > self.limit:
             raise IntegrityError(
                 "a payload decrypts to more bytes than the signed manifest states", ""
             )
-        self.f.write(data)
-        for h in self.hashers.values():
-            h.update(data)
         if self.progress is not None:
-            self.progress(len(data))
-        return len(data)
+            self.progress(n)
 
-    def flush(self) -> None:
-        self.f.flush()
 
-    def close(self) -> None:
-        self.f.close()
+def _decrypt_small_payload(
+    zf: zipfile.ZipFile,
+    name: str,
+    identity: pyrage.x25519.Identity,
+    size: int,
+    target: Path | None,
+    progress: Callable[[int], object] | None,
+) -> tuple[dict[str, str], int]:
+    """:func:`decrypt_payload` for a member of at most :data:`ageproc.SMALL_PAYLOAD`
+    bytes, in memory (no child process); nothing is written unless it decrypted."""
+    try:
+        plain = pyrage.decrypt(zf.read(name), [identity])
+    except pyrage.DecryptError as exc:
+        raise ageproc.AgeError(f"age: {exc}", "") from None
+    _Counter(size, progress)(len(plain))
+    if target is not None:
+        target.write_bytes(plain)
+    return digest_bytes(plain, ALGORITHMS), len(plain)
+
+
+def decrypt_payload(
+    zf: zipfile.ZipFile,
+    name: str,
+    identity: pyrage.x25519.Identity,
+    size: int,
+    target: Path | None,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[dict[str, str], int]:
+    """Decrypt member ``name`` of the package and hash the plaintext, in one pass.
+
+    A member of up to :data:`ageproc.SMALL_PAYLOAD` bytes is decrypted in
+    memory. For a larger one a thread copies the member (its CRC-32 checked by
+    ``zipfile``) into a child process running pyrage; the plaintext coming back
+    is hashed with :data:`ALGORITHMS`, one thread each, and written to
+    ``target`` if given. Memory stays constant whatever the size.
+
+    Args:
+        size: the plaintext size the signed manifest declares, in bytes; more is refused.
+        target: where to write the plaintext (a staging file), or ``None`` to only hash.
+        progress: called with each block's byte count.
+
+    Returns:
+        (hex digest per algorithm, plaintext bytes).
+
+    Raises:
+        KeyError: the package has no member ``name``.
+        ageproc.AgeError: pyrage refused the payload (altered, truncated, other key).
+        IntegrityError: more bytes than ``size``, or bytes after the age stream's end.
+        zipfile.BadZipFile: the member is damaged (CRC-32).
+        OSError: reading the package or writing ``target`` failed.
+        ``target`` may hold untrusted plaintext after any of these: discard it.
+    """
+    if zf.getinfo(name).file_size <= ageproc.SMALL_PAYLOAD:
+        return _decrypt_small_payload(zf, name, identity, size, target, progress)
+    failures: list[BaseException] = []
+    unread: list[bool] = []
+    out = open(target, "wb") if target is not None else None  # noqa: SIM115 - closed below
+    try:
+        with ageproc.decrypt(str(identity)) as child:
+
+            def feed() -> None:
+                stdin = child.stdin
+                assert stdin is not None
+                try:
+                    with zf.open(name) as src:
+                        while block := src.read(BLOCK_SIZE):
+                            stdin.write(block)
+                except BrokenPipeError:
+                    unread.append(True)  # the child stopped early; its own error says why
+                except BaseException as exc:
+                    failures.append(exc)
+                finally:
+                    child.close_stdin()
+
+            feeder = threading.Thread(target=feed, name="package-feeder", daemon=True)
+            feeder.start()
+            try:
+                digests, n = digest_stream(
+                    child.stdout,
+                    ALGORITHMS,
+                    sink=out.write if out is not None else None,
+                    progress=_Counter(size, progress),
+                    size_hint=size,
+                )
+            except BaseException:
+                child.kill()
+                raise
+            finally:
+                feeder.join()
+            child.finish()
+    finally:
+        if out is not None:
+            out.close()
+    if failures:
+        raise failures[0]
+    if unread:
+        raise IntegrityError(f"{name} has bytes after the end of its age stream", "")
+    return digests, n
 
 
 def _check_relpath(path: str) -> None:
@@ -125,8 +225,12 @@ def verify_package(
             reissued package also the reissuer's.
         custody_only: check the manifest and custody proofs without decrypting payloads.
         staging_parent: where to make the staging directory (default: a temp dir).
-        keep_staging: keep decrypted payloads when every check passed (for import);
-            they are always deleted when a check failed.
+        keep_staging: write the decrypted payloads to a staging directory and keep
+            them when every check passed (for import and reissue); they are always
+            deleted when a check failed. Without it the plaintext is only hashed,
+            never written to disk.
+        progress: called with the byte count of each decrypted block.
+        planned: called once with the total plaintext bytes to decrypt.
 
     Returns:
         The report (``report.ok`` says whether everything passed) and, with
@@ -140,14 +244,43 @@ def verify_package(
     trusts = [trusted] if isinstance(trusted, TrustedSender) else list(trusted)
     if not trusts:
         raise UsageError("no trusted node card given", "give the sender's card with --trust")
+    if not path.is_file():
+        raise IntegrityError(f"no such package: {path}", "check the path")
+    package_digest = FileDigest(path)
+    package_digest.start()
+    try:
+        return _verify(
+            path,
+            package_digest,
+            identity,
+            trusts,
+            custody_only=custody_only,
+            staging_parent=staging_parent,
+            keep_staging=keep_staging,
+            progress=progress,
+            planned=planned,
+        )
+    finally:
+        package_digest.cancel()
+
+
+def _verify(
+    path: Path,
+    package_digest: FileDigest,
+    identity: pyrage.x25519.Identity,
+    trusts: list[TrustedSender],
+    *,
+    custody_only: bool,
+    staging_parent: Path | None,
+    keep_staging: bool,
+    progress: Callable[[int], object] | None,
+    planned: Callable[[int], object] | None,
+) -> Verified:
+    """:func:`verify_package` with the package's SHA-256 being computed by ``package_digest``."""
     trust = trusts[0]
-    package_sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(BLOCK_SIZE):
-            package_sha.update(block)
     report = PackageReport(
         package_file=path.name,
-        package_sha256=package_sha.hexdigest(),
+        package_sha256="",
         package_id="",
         created_at="",
         sender={},
@@ -210,6 +343,7 @@ def verify_package(
                 )
             )
             report.package_id = str(manifest.get("package_id", ""))
+            report.package_sha256 = _package_sha256(package_digest)
             return Verified(report, manifest, None, {})
         report.package_id = manifest["package_id"]
         report.created_at = manifest["created_at"]
@@ -253,7 +387,7 @@ def verify_package(
                             f"the manifest names an invalid payload {f['payload']!r}", ""
                         )
                     total += int(f["size"])
-        if not custody_only:
+        if not custody_only and keep_staging:
             staging = Path(tempfile.mkdtemp(prefix="rogatory-staging-", dir=staging_parent))
             free = shutil.disk_usage(staging).free
             if total > free:
@@ -261,10 +395,12 @@ def verify_package(
                     f"the package declares {total} bytes of evidence but only {free} bytes are free at {staging}",
                     "free space or choose another staging place; nothing was extracted",
                 )
-            if planned is not None:
-                planned(total)
+        if not custody_only and planned is not None:
+            planned(total)
         for it in manifest["items"]:
-            item_report = _verify_item(it, zf, identity, trust, staging, staged, progress)
+            item_report = _verify_item(
+                it, zf, identity, trust, not custody_only, staging, staged, progress
+            )
             if reissue is not None:
                 reissuer, statement = reissue
                 for ev in statement["disclosure_events"]:
@@ -276,6 +412,7 @@ def verify_package(
                         step = _verify_event(ev, fake, reissuer, None, check_link=False)
                         item_report.custody.append(step)
             report.items.append(item_report)
+        report.package_sha256 = _package_sha256(package_digest)
     finally:
         zf.close()
         if staging is not None and not (keep_staging and report.ok):
@@ -283,6 +420,21 @@ def verify_package(
             staging = None
             staged = {}
     return Verified(report, manifest, staging, staged)
+
+
+def _package_sha256(digest: FileDigest) -> str:
+    """The package's SHA-256 once its background reader finished.
+
+    Raises:
+        IntegrityError: the package could not be read to its end.
+    """
+    try:
+        return digest.hexdigest()
+    except OSError as exc:
+        raise IntegrityError(
+            f"the package could not be read to its end ({exc.strerror})",
+            "obtain the package again and compare its SHA-256 with the sender's",
+        ) from None
 
 
 def _check_reissue(
@@ -369,10 +521,14 @@ def _verify_item(
     zf: zipfile.ZipFile,
     identity: pyrage.x25519.Identity,
     trust: TrustedSender,
+    decrypt: bool,
     staging: Path | None,
     staged: dict[str, Path],
     progress: Callable[[int], object] | None,
 ) -> ItemReport:
+    """Check one item of the manifest: its custody chain, its file list and, with
+    ``decrypt``, every payload's bytes (kept in ``staging`` when given, recorded in
+    ``staged`` by member name when they passed)."""
     item = ItemReport(
         item_id=str(it["item_id"]),
         label=str(it["label"]),
@@ -410,37 +566,32 @@ def _verify_item(
                 else "the file list does not hash to the item's SHA-256",
             )
         )
-    if staging is None:
+    if not decrypt:
         return item
     for f in it["files"]:
         if f["payload"] is None:
             continue
         name = f["payload"]
-        target = staging / name.removesuffix(".age").replace("/", "-")
-        writer = _StagingWriter(target, int(f["size"]), progress)
+        target = staging / name.removesuffix(".age").replace("/", "-") if staging else None
         try:
-            with zf.open(name) as reader:
-                pyrage.decrypt_io(reader, writer, [identity])
-            writer.close()
+            got, n = decrypt_payload(zf, name, identity, int(f["size"]), target, progress)
         except KeyError:
-            writer.close()
             item.checks.append(
                 CheckResult(f"payload {f['path']}", False, f"the package lacks {name}")
             )
             continue
-        except (pyrage.DecryptError, zipfile.BadZipFile, IntegrityError, OSError) as exc:
-            writer.close()
+        except (ageproc.AgeError, zipfile.BadZipFile, IntegrityError, OSError) as exc:
+            reason = exc.message if isinstance(exc, RogatoryError) else str(exc)
             item.checks.append(
                 CheckResult(
                     f"payload {f['path']}",
                     False,
-                    f"{name} does not decrypt intact (altered or truncated): {exc}",
+                    f"{name} does not decrypt intact (altered or truncated): {reason}",
                 )
             )
             continue
-        got = {a: h.hexdigest() for a, h in writer.hashers.items()}
-        wrong = [a for a in ("sha256", "sha1", "md5") if f.get(a) and got[a] != f[a]]
-        if writer.n != int(f["size"]):
+        wrong = [a for a in ALGORITHMS if f.get(a) and got[a] != f[a]]
+        if n != int(f["size"]):
             wrong.append("size")
         if wrong:
             item.checks.append(
@@ -452,12 +603,13 @@ def _verify_item(
                 )
             )
         else:
-            staged[name] = target
+            if target is not None:
+                staged[name] = target
             item.checks.append(
                 CheckResult(
                     f"bytes of {f['path']}",
                     True,
-                    f"all {writer.n} bytes re-hashed: SHA-256 {got['sha256']} (and SHA-1, MD5) equal the acquisition's",
+                    f"all {n} bytes re-hashed: SHA-256 {got['sha256']} (and SHA-1, MD5) equal the acquisition's",
                 )
             )
     return item

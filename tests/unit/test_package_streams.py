@@ -1,0 +1,178 @@
+"""The streaming parts of packages: age in a child process, the package writer, digests on threads."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import pyrage
+import pytest
+
+from rogatory.errors import IntegrityError
+from rogatory.evidence.hashing import DigestWorkers, FileDigest
+from rogatory.package import ageproc
+from rogatory.package.create import Recipient, _PackageWriter, encrypt_checked, encrypt_into
+from rogatory.package.verify import decrypt_payload
+
+SIZE = ageproc.SMALL_PAYLOAD + 3 * (1 << 20) + 12345  # through the child: several pipe-fulls
+SMALL = 200_000  # in memory
+
+
+@pytest.fixture
+def ident() -> pyrage.x25519.Identity:
+    return pyrage.x25519.Identity.generate()
+
+
+@pytest.fixture(params=[SIZE, SMALL], ids=["child", "in-memory"])
+def plain(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    path = tmp_path / "plain.bin"
+    path.write_bytes(os.urandom(request.param))
+    return path
+
+
+def encrypted(plain: Path, ident: pyrage.x25519.Identity) -> bytes:
+    out = io.BytesIO()
+    encrypt_into(plain, Recipient(str(ident.to_public()), "test"), out, plain.stat().st_size)
+    return out.getvalue()
+
+
+def test_encryption_is_standard_age(plain: Path, ident: pyrage.x25519.Identity) -> None:
+    progress: list[int] = []
+    out = io.BytesIO()
+    size = plain.stat().st_size
+    encrypt_into(plain, Recipient(str(ident.to_public()), "t"), out, size, progress.append)
+    assert pyrage.decrypt(out.getvalue(), [ident]) == plain.read_bytes()
+    assert sum(progress) == size
+
+
+def test_the_secret_key_is_not_on_the_command_line(ident: pyrage.x25519.Identity) -> None:
+    with ageproc.decrypt(str(ident)) as child:
+        cmdline = Path(f"/proc/{child.proc.pid}/cmdline").read_bytes()
+        environ = Path(f"/proc/{child.proc.pid}/environ").read_bytes()
+        child.close_stdin()
+        assert child.stdout.read() == b""
+        with pytest.raises(ageproc.AgeError):
+            child.finish()
+    assert b"AGE-SECRET-KEY" not in cmdline.upper() and b"AGE-SECRET-KEY" not in environ
+
+
+def test_encrypt_checked_refuses_bytes_that_differ_from_the_record(
+    plain: Path, ident: pyrage.x25519.Identity
+) -> None:
+    recipient = Recipient(str(ident.to_public()), "t")
+    good = hashlib.sha256(plain.read_bytes()).hexdigest()
+    size = plain.stat().st_size
+    encrypt_checked(plain, good, size, recipient, io.BytesIO(), label="EV-000001 plain.bin")
+    with pytest.raises(IntegrityError, match="no longer match their recorded sha256"):
+        encrypt_checked(plain, "0" * 64, size, recipient, io.BytesIO(), label="EV-000001 x")
+    with pytest.raises(IntegrityError, match="cannot read the evidence"):
+        encrypt_checked(plain.with_name("gone"), good, size, recipient, io.BytesIO(), label="x")
+
+
+def package_with(tmp_path: Path, payload: bytes) -> zipfile.ZipFile:
+    path = tmp_path / "p.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("payload/000000.age", payload)
+    return zipfile.ZipFile(path)
+
+
+def test_decrypt_payload_hashes_and_stages(
+    tmp_path: Path, plain: Path, ident: pyrage.x25519.Identity
+) -> None:
+    data = plain.read_bytes()
+    zf = package_with(tmp_path, encrypted(plain, ident))
+    target = tmp_path / "staged"
+    digests, n = decrypt_payload(zf, "payload/000000.age", ident, len(data), target)
+    assert n == len(data) and target.read_bytes() == data
+    assert digests == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha1": hashlib.sha1(data).hexdigest(),
+        "md5": hashlib.md5(data).hexdigest(),
+    }
+    digests2, _ = decrypt_payload(zf, "payload/000000.age", ident, len(data), None)
+    assert digests2 == digests
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "other key"])
+def test_decrypt_payload_refuses_damaged_payloads(
+    tmp_path: Path, plain: Path, ident: pyrage.x25519.Identity, damage: str
+) -> None:
+    data = bytearray(encrypted(plain, ident))
+    key = ident
+    if damage == "truncate":
+        data = data[: len(data) - 70_000]
+    elif damage == "flip":
+        data[len(data) // 2] ^= 1
+    else:
+        key = pyrage.x25519.Identity.generate()
+    zf = package_with(tmp_path, bytes(data))
+    staged = tmp_path / "staged"
+    with pytest.raises(ageproc.AgeError):
+        decrypt_payload(zf, "payload/000000.age", key, plain.stat().st_size, staged)
+
+
+def test_decrypt_payload_refuses_more_than_declared(
+    tmp_path: Path, plain: Path, ident: pyrage.x25519.Identity
+) -> None:
+    zf = package_with(tmp_path, encrypted(plain, ident))
+    target = tmp_path / "staged"
+    size = plain.stat().st_size
+    with pytest.raises(IntegrityError, match="more bytes than the signed manifest"):
+        decrypt_payload(zf, "payload/000000.age", ident, size - 1, target)
+    assert not target.exists() or target.stat().st_size <= size - 1 + (1 << 20)
+    with pytest.raises(KeyError):
+        decrypt_payload(zf, "payload/000001.age", ident, size, None)
+
+
+def test_package_writer_hashes_exactly_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "w.zip"
+    sink = _PackageWriter(path)
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        zf.writestr("README.txt", "hello")
+        with zf.open("payload/000000.age", "w", force_zip64=True) as w:
+            for _ in range(3):
+                w.write(os.urandom(1 << 20))
+    sha, size = sink.finish()
+    assert size == path.stat().st_size
+    assert sha == hashlib.sha256(path.read_bytes()).hexdigest()
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None
+        assert zf.read("README.txt") == b"hello"
+
+
+def test_digest_workers_and_file_digest(tmp_path: Path) -> None:
+    data = os.urandom(5 << 20)
+    seen = bytearray()
+    with DigestWorkers(["sha256", "md5"], [seen.extend]) as workers:
+        for i in range(0, len(data), 1 << 20):
+            workers.update(memoryview(data)[i : i + (1 << 20)])
+        got = workers.hexdigests()
+    assert got == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "md5": hashlib.md5(data).hexdigest(),
+    }
+    assert bytes(seen) == data
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    fd = FileDigest(path)
+    fd.start()
+    assert fd.hexdigest() == hashlib.sha256(data).hexdigest()
+    missing = FileDigest(tmp_path / "missing")
+    missing.start()
+    with pytest.raises(OSError):
+        missing.hexdigest()
+
+
+def test_digest_workers_report_a_failing_consumer() -> None:
+    def broken(block: bytes) -> None:
+        raise OSError("disk full")
+
+    workers = DigestWorkers(["sha256"], [broken])
+    with pytest.raises(OSError, match="disk full"):
+        for _ in range(20):
+            workers.update(b"x" * 4096)
+        workers.hexdigests()
+    workers.close()
