@@ -1,6 +1,9 @@
 """The store on SQLite and PostgreSQL: migrations, cases, UTC times."""
 
 import datetime as dt
+import sqlite3
+import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -36,6 +39,46 @@ def test_sqlite_uses_wal(sqlite_home: NodeHome) -> None:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
     db.close()
+
+
+def test_a_background_thread_checkpoints_the_wal(sqlite_home: NodeHome) -> None:
+    from rogatory.store.backup import sqlite_path
+
+    db = Database(sqlite_home.database_url)
+    assert db.checkpointer is not None
+    with db.session(write=True) as s:
+        for i in range(200):
+            open_case(s, f"NL-2026-{i:04d}", "x" * 2000, [], "TLP:GREEN")
+    before = db.checkpointer.checkpoints
+    deadline = time.monotonic() + 10
+    while db.checkpointer.checkpoints < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert db.checkpointer.checkpoints >= before + 2
+    # every frame is in the main file now: a new writer restarts the WAL from its start
+    with db.session(write=True) as s:
+        open_case(s, "NL-2026-9999", "after the checkpoint", [], "TLP:GREEN")
+    with sqlite3.connect(sqlite_path(sqlite_home.database_url)) as raw:
+        _busy, frames, _done = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert frames < 50, frames  # the WAL restarted: the 200 cases' frames were copied back
+    checkpointer = db.checkpointer
+    db.close()
+    assert db.checkpointer is None and not checkpointer._thread.is_alive()
+
+
+def test_the_checkpointer_never_recreates_a_deleted_database(sqlite_home: NodeHome) -> None:
+    from rogatory.store.backup import sqlite_path
+    from rogatory.store.database import WalCheckpointer
+
+    path = sqlite_path(sqlite_home.database_url)
+    Database(sqlite_home.database_url).close()
+    checkpointer = WalCheckpointer(str(path), interval=0.05)
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        time.sleep(0.3)
+        assert not path.exists()
+    finally:
+        checkpointer.stop()
 
 
 def test_cases_round_trip_with_utc_times(home: NodeHome) -> None:

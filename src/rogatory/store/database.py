@@ -8,11 +8,16 @@ shipped in ``rogatory/store/migrations``.
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.request import pathname2url
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy import exc as sqlalchemy_exc
@@ -37,10 +42,69 @@ def normalise_url(url: str) -> str:
 
 
 WAL_AUTOCHECKPOINT_PAGES = 10_000
-"""Pages (4 KiB each, so ≈ 40 MB) the SQLite WAL may hold before a commit copies it back
-into the database. SQLite's default, 1,000, makes every few custody-log batches rewrite
-the same index and Merkle-frontier pages into the main file and fsync it; ten times
-fewer checkpoints cost one longer commit now and then and a larger ``-wal`` file."""
+"""Pages (4 KiB each, so ≈ 40 MB) the SQLite WAL may hold before a committing
+connection copies it back into the database itself. Normally the background
+:class:`WalCheckpointer` does that first, on another core; this is the backstop."""
+
+WAL_CHECKPOINT_INTERVAL = 0.5
+"""Seconds between the background checkpointer's passive checkpoints."""
+
+log = logging.getLogger("rogatory.store")
+
+
+class WalCheckpointer:
+    """Copies the SQLite write-ahead log back into the database on a background thread.
+
+    Without it the connection whose commit crosses :data:`WAL_AUTOCHECKPOINT_PAGES`
+    does the checkpoint inside that commit: the custody-log append that happens
+    to trigger it stalls for a second or more on a large log while it rewrites
+    and fsyncs scattered pages of the main file. Here a thread with its own
+    connection runs ``PRAGMA wal_checkpoint(PASSIVE)`` every ``interval`` seconds
+    (https://sqlite.org/wal.html#ckpt): it never takes the write lock, so
+    writers go on appending to the WAL meanwhile, and on a second core the
+    copying costs them nothing.
+
+    Args:
+        path: the SQLite database file.
+        interval: seconds between checkpoints.
+
+    Errors in the thread (a busy or vanished file) are logged and retried at the
+    next interval; the commit-time backstop keeps the WAL bounded regardless.
+    """
+
+    def __init__(self, path: str, interval: float = WAL_CHECKPOINT_INTERVAL) -> None:
+        self.path = path
+        self.interval = interval
+        self.checkpoints = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="rogatory-wal-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        # a fresh connection each time: nothing is held open between checkpoints (a
+        # restored or deleted file is never touched), and mode=rw never creates a file
+        uri = f"file:{pathname2url(self.path)}?mode=rw"
+        while not self._stop.wait(self.interval):
+            try:
+                conn = sqlite3.connect(uri, uri=True, timeout=0)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                finally:
+                    conn.close()
+            except sqlite3.Error as exc:
+                log.debug("background WAL checkpoint of %s: %s", self.path, exc)
+
+    def stop_soon(self) -> None:
+        """Ask the thread to end after its current checkpoint, without waiting."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it (at most one checkpoint's time)."""
+        self._stop.set()
+        self._thread.join()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -232,6 +296,14 @@ class Database:
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = self.engine.execution_options(rogatory_write=True)
+        database = self.engine.url.database
+        self.checkpointer = (
+            WalCheckpointer(database)
+            if self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+            else None
+        )
+        if self.checkpointer is not None:  # a Database dropped without close() stops it too
+            weakref.finalize(self, self.checkpointer.stop_soon)
 
     @contextmanager
     def session(self, write: bool = False) -> Iterator[Session]:
@@ -250,4 +322,8 @@ class Database:
             raise store_error(exc, self.engine.url) from exc
 
     def close(self) -> None:
+        """Stop the background checkpointer and close every pooled connection."""
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+            self.checkpointer = None
         self.engine.dispose()
