@@ -326,7 +326,10 @@ class Bench:
             try:
                 while True:
                     done = queued_all.is_set()
-                    deliver_due(node, include_waiting=True)
+                    if not deliver_due(node, include_waiting=True):
+                        # nothing was due: wait a moment rather than spin (a spinning
+                        # poll starves the thread that queues; serve polls every second)
+                        time.sleep(0.01)
                     if done and count("pending") == 0:
                         return
             except BaseException as exc:

@@ -115,3 +115,41 @@ def test_database_url_from_environment(
     url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
     monkeypatch.setenv("ROGATORY_DATABASE_URL", url)
     assert sqlite_home.database_url == url
+
+
+def test_writers_of_one_process_take_turns(
+    sqlite_home: NodeHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from rogatory.store import database
+
+    db = Database(sqlite_home.database_url)
+    held = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with db.session(write=True) as s:
+            open_case(s, "NL-2026-0100", "first writer", [], "TLP:GREEN")
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert held.wait(10)
+    # a second writer waits its turn, and is told plainly when the wait is too long
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_SECONDS", 0.2)
+    with pytest.raises(StoreError, match="busy"), db.session(write=True) as s:
+        open_case(s, "NL-2026-0101", "never written", [], "TLP:GREEN")
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_SECONDS", 30.0)
+    timer = threading.Timer(0.3, release.set)
+    timer.start()
+    started = time.monotonic()
+    with db.session(write=True) as s:  # waits for the first, then goes on at once
+        open_case(s, "NL-2026-0102", "second writer", [], "TLP:GREEN")
+    assert time.monotonic() - started < 5
+    t.join()
+    with db.session() as s:
+        refs = {c.reference for c in list_cases(s)}
+    assert {"NL-2026-0100", "NL-2026-0102"} <= refs and "NL-2026-0101" not in refs
+    db.close()

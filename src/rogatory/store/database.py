@@ -46,6 +46,9 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 connection copies it back into the database itself. Normally the background
 :class:`WalCheckpointer` does that first, on another core; this is the backstop."""
 
+BUSY_TIMEOUT_SECONDS = 30.0
+"""How long a writer waits for another writer before giving up (SQLite busy timeout)."""
+
 WAL_CHECKPOINT_INTERVAL = 0.5
 """Seconds between the background checkpointer's passive checkpoints."""
 
@@ -116,7 +119,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cur.close()
 
@@ -296,6 +299,10 @@ class Database:
         migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = self.engine.execution_options(rogatory_write=True)
+        sqlite = self.engine.dialect.name == "sqlite"
+        # SQLite admits one writer; threads of this process queue here and wake at once,
+        # instead of in SQLite's busy handler, which polls with sleeps of up to 100 ms
+        self._write_turn: threading.RLock | None = threading.RLock() if sqlite else None
         database = self.engine.url.database
         self.checkpointer = (
             WalCheckpointer(database)
@@ -312,14 +319,25 @@ class Database:
         Args:
             write: the transaction will write after reading; on SQLite it then takes
                 the write lock at BEGIN (waiting up to the busy timeout) so it cannot
-                fail half-way because another process wrote meanwhile.
+                fail half-way because another process wrote meanwhile. Write sessions
+                of one process's threads take turns on a lock first.
         """
         bind = self._writer if write else self.engine
+        turn = self._write_turn if write else None
+        if turn is not None and not turn.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            raise StoreError(
+                f"the database at {_where(self.engine.url)} is busy: another task of this "
+                f"process has been writing for over {BUSY_TIMEOUT_SECONDS:.0f} s",
+                "try again in a moment; if it persists, report it with the command you ran",
+            )
         try:
             with self._sessions(bind=bind) as s, s.begin():
                 yield s
         except (OperationalError, sqlalchemy_exc.InterfaceError) as exc:
             raise store_error(exc, self.engine.url) from exc
+        finally:
+            if turn is not None:
+                turn.release()
 
     def close(self) -> None:
         """Stop the background checkpointer and close every pooled connection."""
