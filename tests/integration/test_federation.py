@@ -144,16 +144,34 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]
         n.stop()
 
 
-def post_raw(sender: Node, target: Node, body: bytes) -> httpx.Response:
-    """POST bytes to target's inbox over mutual TLS with sender's certificate."""
+def mtls(sender: Node, target: Node) -> ssl.SSLContext:
+    """A client context presenting sender's certificate and pinning target's."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.load_verify_locations(cafile=str(target.home / "keys" / "tls.cert.pem"))
     ctx.load_cert_chain(
         str(sender.home / "keys" / "tls.cert.pem"), str(sender.home / "keys" / "tls.key.pem")
     )
-    with httpx.Client(verify=ctx, timeout=30) as c:
+    return ctx
+
+
+def post_raw(sender: Node, target: Node, body: bytes) -> httpx.Response:
+    """POST bytes to target's inbox over mutual TLS with sender's certificate."""
+    with httpx.Client(verify=mtls(sender, target), timeout=30) as c:
         return c.post(f"https://127.0.0.1:{target.port}/federation/messages", content=body)
+
+
+def test_health_version_and_openapi_are_served_over_mutual_tls(nodes: dict[str, Node]) -> None:
+    nl, jp = nodes[NL], nodes[JP]
+    with httpx.Client(
+        verify=mtls(nl, jp), timeout=30, base_url=f"https://127.0.0.1:{jp.port}"
+    ) as c:
+        assert c.get("/healthz").status_code == 200
+        version = c.get("/version")
+        assert version.status_code == 200 and version.json()
+        spec = c.get("/openapi.json").json()
+        assert {"/federation/messages", "/federation/messages/batch"} <= set(spec["paths"])
+        assert any(p.startswith("/witness") for p in spec["paths"])
 
 
 def sealed(from_node: Node, to_node: Node, **changes: Any) -> bytes:
