@@ -348,6 +348,34 @@ def test_transfer_pauses_resumes_and_is_imported_once(nodes: dict[str, Node]) ->
     assert js(nl.home, "log", "verify")["ok"] and js(jp.home, "log", "verify")["ok"]
 
 
+def test_cosignatures_are_checked_with_a_card_exported_before_the_witnesses(
+    nodes: dict[str, Node],
+) -> None:
+    nl, jp = nodes[NL], nodes[JP]
+    # nl.card was exported at init, before NL had any witness: its policy says "quorum none"
+    assert "quorum none" in json.loads(nl.card.read_text())["policy"]
+    pkg = make_package(nl, 5_000, "witnessed")
+    report = js(
+        jp.home,
+        "verify",
+        str(pkg),
+        "--identity",
+        str(jp.home / "keys" / "age.key"),
+        "--trust",
+        str(nl.card),
+        "--fingerprint",
+        nl.fingerprint,
+    )
+    witness = [c for c in report["checks"] if c["name"] == "witness policy"]
+    assert witness and witness[0]["ok"], report["checks"]
+    assert "br.policia-federal" in witness[0]["detail"] and JP in witness[0]["detail"]
+    steps = [st for it in report["items"] for st in it["custody"]]
+    assert steps and all(c["ok"] for st in steps for c in st["checks"])
+    # the partners' cosignatures were checked: every event has the time it was provably logged
+    assert all(st["provably_logged_by"] for st in steps), steps
+    assert all({JP, BR} <= set(st["cosigned_by"]) for st in steps), steps
+
+
 def test_a_package_for_another_node_is_refused_before_any_byte_is_sent(
     nodes: dict[str, Node],
 ) -> None:

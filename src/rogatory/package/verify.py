@@ -26,6 +26,7 @@ the staging file), while another thread computes the package's SHA-256.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -42,6 +43,7 @@ import pyrage
 from rogatory import __version__
 from rogatory.custody.events import commitment
 from rogatory.custody.note import open_note, split_note
+from rogatory.custody.policy import Policy
 from rogatory.custody.tlogproof import TlogProof, check_proof
 from rogatory.errors import IntegrityError, NoteError, ProofError, RogatoryError, UsageError
 from rogatory.evidence.hashing import BLOCK_SIZE, FileDigest, digest_bytes, digest_stream
@@ -323,6 +325,9 @@ def _verify(
                     f"the manifest is signed by the message key of {trust.node_id} ({trust.agency}), as trusted",
                 )
             )
+            trust, witness_note = _witness_policy(trust, manifest)
+            if witness_note is not None:
+                checks.append(witness_note)
         except (NoteError, ValueError) as exc:
             msg = exc.message if isinstance(exc, RogatoryError) else str(exc)
             text, _ = split_note(note)
@@ -622,6 +627,49 @@ class _FileEntry:
         self.sha256 = f.get("sha256")
         self.link_target = f.get("link_target")
         self.size = int(f["size"])
+
+
+def _witness_policy(
+    trust: TrustedSender, manifest: dict[str, Any]
+) -> tuple[TrustedSender, CheckResult | None]:
+    """The policy to check the sender's custody proofs with.
+
+    A card exported before its node had witnesses carries a policy with none
+    (``quorum none``). When the manifest — signed by the key the verifier
+    trusts — carries the sender's current tlog-policy naming witnesses, and that
+    policy keeps every log key of the card, its witnesses and quorum are used,
+    so the partners' cosignatures are checked instead of ignored. The card's
+    policy is never loosened: if it names witnesses, it is used as it is.
+
+    Returns:
+        ``(trust to use, check to report or None)``.
+    """
+    if trust.policy.witness_entries or not isinstance(manifest.get("policy"), str):
+        return trust, None
+    try:
+        signed = Policy.parse(manifest["policy"])
+    except (ValueError, RogatoryError) as exc:
+        return trust, CheckResult(
+            "witness policy", False, f"the sender's policy in the manifest is malformed: {exc}"
+        )
+    if not signed.witness_entries:
+        return trust, None
+    card_keys = {(v.name, v.public) for v in trust.policy.log_verifiers}
+    if not card_keys <= {(v.name, v.public) for v in signed.log_verifiers}:
+        return trust, CheckResult(
+            "witness policy",
+            False,
+            "the sender's policy in the manifest drops a log key of the card you trust",
+        )
+    names = ", ".join(sorted(signed.witness_entries))
+    return dataclasses.replace(trust, policy=signed), CheckResult(
+        "witness policy",
+        True,
+        f"the card you trust names no witnesses (it was exported before {trust.node_id} had any); "
+        f"the sender's current policy, signed in this manifest, names {names} "
+        f"(quorum {signed.quorum_name}): their cosignatures are checked with the witness keys it "
+        "lists — compare those with the witnesses' own cards if the case turns on them",
+    )
 
 
 def _verify_event(
