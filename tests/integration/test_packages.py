@@ -399,6 +399,20 @@ def test_signature_by_an_untrusted_key(cli, setup: Setup) -> None:
     )
 
 
+def test_verify_with_the_wrong_card_names_the_card_to_use(cli, setup: Setup) -> None:
+    r = cli(
+        "verify",
+        str(setup.package),
+        "--identity",
+        str(jp_identity_file(setup)),
+        "--trust",
+        str(setup.jp_card),
+    )
+    assert r.code != 0 and "Traceback" not in r.stderr
+    assert "give nl.police-cybercrime's node card with --trust" in r.stderr
+    assert "ask the sender for a new package" not in r.stderr  # the package is fine
+
+
 def test_altered_card_is_refused(cli, setup: Setup) -> None:
     card = json.loads(setup.nl_card.read_text())
     card["policy"] = card["policy"].replace("quorum none", "quorum 0")
@@ -541,3 +555,9 @@ def test_reissue_to_a_court_keeps_the_senders_signatures(cli, setup: Setup) -> N
     r = cli("verify", str(s.package), "--identity", str(s.court_key), "--trust", str(s.nl_card))
     assert r.code == 2
     assert cli("--home", str(s.jp), "log", "verify").code == 0
+
+
+def test_evidence_list_without_a_case_asks_for_one(cli, setup: Setup) -> None:
+    r = cli("--home", str(setup.nl), "evidence", "list")
+    assert r.code != 0 and "Traceback" not in r.stderr
+    assert "which case?" in r.stderr and "None" not in r.stderr

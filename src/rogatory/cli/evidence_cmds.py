@@ -241,6 +241,10 @@ def evidence_list(
     case: Annotated[str, typer.Argument(help="Case reference.")], json_out: JsonOpt = False
 ) -> None:
     """List the evidence items of a case."""
+    if not case:
+        raise UsageError(
+            "which case? give its reference", "rogatory evidence list CASE (see rogatory case list)"
+        )
     db = open_database(open_home())
     with db.session(write=True) as s:
         rows = [item_summary(r) for r in list_items(s, case)]

@@ -226,7 +226,11 @@ def verify(
             f"the package failed verification: {failed[0].name}: {failed[0].detail}"
             if failed
             else "the package failed verification",
-            "do not rely on it; ask the sender for a new package"
+            (
+                "give the sender's current node card with --trust, confirmed by its fingerprint"
+                if failed and failed[0].name == "manifest signature"
+                else "do not rely on it; ask the sender for a new package"
+            )
             + (f"; details in {paths[0]}" if paths else ""),
         )
 
