@@ -561,3 +561,21 @@ def test_evidence_list_without_a_case_asks_for_one(cli, setup: Setup) -> None:
     r = cli("--home", str(setup.nl), "evidence", "list")
     assert r.code != 0 and "Traceback" not in r.stderr
     assert "which case?" in r.stderr and "None" not in r.stderr
+
+
+def test_verify_names_a_missing_key_file_and_warns_without_a_fingerprint(cli, setup: Setup) -> None:
+    missing = setup.tmp / "no-such.key"
+    r = cli("verify", str(setup.package), "--identity", str(missing), "--trust", str(setup.nl_card))
+    assert r.code != 0 and f"no such key file: {missing}" in r.stderr
+    ok = cli(
+        "verify",
+        str(setup.package),
+        "--identity",
+        str(jp_identity_file(setup)),
+        "--trust",
+        str(setup.nl_card),
+    )
+    assert ok.code == 0, ok.stderr
+    assert "warning: the sender's card was not confirmed with --fingerprint" in " ".join(
+        ok.stderr.split()
+    )

@@ -147,7 +147,11 @@ def init(
         err.print(
             "Keys are passphrase-protected. For unattended use set ROGATORY_PASSPHRASE_FILE to a 0600 file."
         )
-    out.print("Next: rogatory node show")
+    out.print(
+        "Next: rogatory "
+        + (f"--home {home.path} " if home_opt is not None or settings.home is not None else "")
+        + "node show"
+    )
 
 
 @node_app.command("show", epilog="Example: rogatory node show --json")

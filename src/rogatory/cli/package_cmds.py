@@ -147,6 +147,8 @@ def _recipient(db: Any, to: str) -> Any:
 
 
 def _identity(path: Path) -> pyrage.x25519.Identity:
+    if not path.is_file():
+        raise KeyMaterialError(f"no such key file: {path}", "give the recipient's age key file")
     try:
         lines = [
             ln.strip()
@@ -245,6 +247,12 @@ def _print_report(report: object) -> None:
         f"  from {escape(report.sender.get('agency', '?'))} ({escape(report.sender.get('node_id', '?'))}), case {escape(report.case)}, TLP:{report.handling_code}"
     )
     out.print(f"  trust: {escape(report.trust_basis)}")
+    if "not confirmed on the command line" in report.trust_basis:
+        err.print(
+            "[yellow]warning:[/] the sender's card was not confirmed with --fingerprint: this result "
+            "holds only if that card file came to you by a trusted route; compare its fingerprint "
+            "with the one the sender published and pass it with --fingerprint"
+        )
     for c in report.checks:
         out.print(f"  {'✓' if c.ok else '[red]✗[/]'} {c.name}: {escape(c.detail)}")
     for it in report.items:
