@@ -81,6 +81,8 @@ def test_demo_runs_end_to_end_when_the_usual_port_is_taken(tmp_path: Path) -> No
         assert data["ports"][AGENCIES[0].node_id] != AGENCIES[0].port
     details = " ".join(s["detail"] for s in data["steps"])
     assert "cosigned by br.policia-federal, jp.central-authority" in details
+    imported = data["steps"][7]["detail"].split(" item(s) imported")[0]
+    assert imported.isdigit() and int(imported) > 0
     assert "resume" in details and "refused" in details and "409" in details
     arts = {a["what"]: Path(a["path"]) for a in data["artefacts"]}
     for what in (
@@ -129,6 +131,11 @@ def test_a_node_killed_mid_scenario_fails_clearly_and_the_demo_resumes(tmp_path:
     assert code == 0, narrative[-3000:]
     assert "reusing the existing demo" in narrative
     assert all(s["passed"] for s in data["steps"]) and len(data["steps"]) == 13
+    first = data["steps"][7]["detail"].split(" item(s)")[0]
+    # and once more: the second package's import counts its own items, not the whole case's
+    code, data, narrative = demo(d)
+    assert code == 0, narrative[-3000:]
+    assert data["steps"][7]["detail"].split(" item(s)")[0] == first
 
 
 def test_demo_on_the_shared_samples(tmp_path: Path, shared: Path) -> None:

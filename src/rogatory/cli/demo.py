@@ -724,9 +724,17 @@ def _import_and_verify(sc: Scenario) -> str:
         raise StepFailedError("Japan's verification of the received package failed")
     for f in data["report_files"]:
         sc.keep("verification report (Japan)", Path(f))
+    imported = sc.facts["receipt"][
+        "items"
+    ]  # sender's item id -> Japan's item id, this package only
     listing = sc.json(JP, "evidence", "list", str(sc.facts["receipt"]["case"]))
+    missing = set(imported.values()) - {i["item"] for i in listing["items"]}
+    if missing:
+        raise StepFailedError(
+            f"items {sorted(missing)} are in the receipt but not in Japan's store"
+        )
     return (
-        f"{len(listing['items'])} item(s) imported into case {sc.facts['receipt']['case']} with the Dutch custody "
+        f"{len(imported)} item(s) imported into case {sc.facts['receipt']['case']} with the Dutch custody "
         f"history; report {', '.join(Path(f).name for f in data['report_files'])}"
     )
 
