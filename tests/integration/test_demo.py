@@ -40,6 +40,22 @@ def demo(directory: Path, *args: str) -> tuple[int, dict[str, Any], str]:
     return res.returncode, data, res.stderr
 
 
+def why(directory: Path, data: dict[str, Any], narrative: str) -> str:
+    """What a failed demo run said: the failed steps' details and the server logs' tails."""
+    failed = [
+        f"{s.get('title')}: {s.get('detail')}" for s in data.get("steps", []) if not s.get("passed")
+    ]
+    logs = (
+        [
+            f"--- {p.name}: " + " | ".join(p.read_text(errors="replace").splitlines()[-8:])
+            for p in sorted((directory / "logs").glob("*.log"))
+        ]
+        if (directory / "logs").is_dir()
+        else []
+    )
+    return "\n".join(["failed steps:", *failed, *logs, "narrative tail:", narrative[-1500:]])
+
+
 def rogatory(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rogatory", "--home", str(home), *args],
@@ -73,7 +89,7 @@ def test_demo_runs_end_to_end_when_the_usual_port_is_taken(tmp_path: Path) -> No
         code, data, narrative = demo(d)
     finally:
         blocker.close()
-    assert code == 0, narrative[-3000:]
+    assert code == 0, why(d, data, narrative)
     assert data["ok"] is True and len(data["steps"]) == 13
     assert all(s["passed"] for s in data["steps"])
     if taken:
@@ -128,19 +144,19 @@ def test_a_node_killed_mid_scenario_fails_clearly_and_the_demo_resumes(tmp_path:
         assert r.returncode == 0 and json.loads(r.stdout)["ok"], r.stdout + r.stderr
     # running the demo again reuses the folder and finishes every step
     code, data, narrative = demo(d)
-    assert code == 0, narrative[-3000:]
+    assert code == 0, why(d, data, narrative)
     assert "reusing the existing demo" in narrative
     assert all(s["passed"] for s in data["steps"]) and len(data["steps"]) == 13
     first = data["steps"][7]["detail"].split(" item(s)")[0]
     # and once more: the second package's import counts its own items, not the whole case's
     code, data, narrative = demo(d)
-    assert code == 0, narrative[-3000:]
+    assert code == 0, why(d, data, narrative)
     assert data["steps"][7]["detail"].split(" item(s)")[0] == first
 
 
 def test_demo_on_the_shared_samples(tmp_path: Path, shared: Path) -> None:
     code, data, narrative = demo(tmp_path / "demo", "--evidence", str(shared / "evidence-samples"))
-    assert code == 0, narrative[-3000:]
+    assert code == 0, why(tmp_path / "demo", data, narrative)
     assert data["ok"] is True
     assert "holds 1 item(s)" in data["steps"][3]["detail"]  # the samples folder is one tree item
 
