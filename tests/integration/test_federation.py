@@ -388,30 +388,21 @@ def test_a_package_for_another_node_is_refused_before_any_byte_is_sent(
     assert sent == []  # nothing offered, nothing recorded
 
 
+def start_send(nl: Node, pkg: Path, *options: str) -> subprocess.Popen[bytes]:
+    """``rogatory package send PKG --to JP`` as a background process."""
+    command = [sys.executable, "-m", "rogatory", "--home", str(nl.home), "package", "send"]
+    return subprocess.Popen(
+        [*command, str(pkg), "--to", JP, *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ROGATORY_")},
+    )
+
+
 def test_transfer_survives_a_killed_receiver_and_a_killed_sender(nodes: dict[str, Node]) -> None:
     nl, jp = nodes[NL], nodes[JP]
     pkg = make_package(nl, 60_000_000, "large")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROGATORY_")}
-    sender = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rogatory",
-            "--home",
-            str(nl.home),
-            "package",
-            "send",
-            str(pkg),
-            "--to",
-            JP,
-            "--retry-for",
-            "1",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    sender = start_send(nl, pkg, "--retry-for", "1", "--json")
     staging = jp.home / "transfers"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until bytes arrive, then kill the receiver
@@ -424,24 +415,7 @@ def test_transfer_survives_a_killed_receiver_and_a_killed_sender(nodes: dict[str
     assert sender.returncode != 0
     jp.start()
     # the sender is killed too, mid-upload of the rest
-    sender = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rogatory",
-            "--home",
-            str(nl.home),
-            "package",
-            "send",
-            str(pkg),
-            "--to",
-            JP,
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    sender = start_send(nl, pkg, "--json")
     time.sleep(1.5)
     sender.kill()
     sender.wait(timeout=30)

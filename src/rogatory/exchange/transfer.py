@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -309,9 +308,6 @@ def _chunks(
             yield block
 
 
-_ADDRESSED = re.compile(r"Addressed to the age key (age1[0-9a-z]+)\.")
-
-
 def _check_addressed_to(path: Path, peer: PeerRow) -> None:
     """Refuse, before any byte is sent, a package whose README names another age key.
 
@@ -326,17 +322,13 @@ def _check_addressed_to(path: Path, peer: PeerRow) -> None:
 
     try:
         with layout.open_package(path) as zf:
-            names = zf.namelist()
-            readme = (
-                zf.read(layout.README).decode("utf-8", "replace") if layout.README in names else ""
-            )
+            addressed = layout.readme_recipient(zf)
     except IntegrityError as exc:
         raise UsageError(exc.message, exc.hint) from None
-    found = _ADDRESSED.search(readme)
     theirs = peer.card["keys"]["age"]
-    if found and found.group(1) != theirs:
+    if addressed is not None and addressed != theirs:
         raise UsageError(
-            f"{path.name} is encrypted to the age key {found.group(1)}, not to {peer.node_id} ({theirs})",
+            f"{path.name} is encrypted to the age key {addressed}, not to {peer.node_id} ({theirs})",
             f"only its addressee can open it: make a package for this peer with "
             f"'rogatory package create CASE --item ITEM --to {peer.node_id} --out FILE'",
         )

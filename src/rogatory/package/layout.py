@@ -112,3 +112,20 @@ def open_package(path: Path) -> zipfile.ZipFile:
             "the package is incomplete; obtain it again",
         )
     return zf
+
+
+_ADDRESSED = re.compile(r"Addressed to the age key (age1[0-9a-z]+)\.")
+
+
+def readme_recipient(zf: zipfile.ZipFile) -> str | None:
+    """The ``age1…`` recipient that a package's README names, or None.
+
+    The README is not authenticated: use this for advice only (who a package
+    seems to be for), never as a check.
+    """
+    try:
+        text = zf.read(README).decode("utf-8", "replace")
+    except KeyError:
+        return None
+    found = _ADDRESSED.search(text)
+    return found.group(1) if found else None

@@ -309,7 +309,7 @@ def _verify(
         except pyrage.DecryptError:
             raise UsageError(
                 "this package is not addressed to your key: the envelope does not decrypt with --identity "
-                f"(its README names the recipient: {_readme_recipient(zf)})",
+                f"(its README names the recipient: {layout.readme_recipient(zf) or 'unknown'})",
                 "use the identity of the recipient, or ask the holder to reissue it to you",
             ) from None
         checks.append(
@@ -509,16 +509,6 @@ def _check_reissue(
         )
     )
     return reissuer, statement
-
-
-def _readme_recipient(zf: zipfile.ZipFile) -> str:
-    try:
-        for line in zf.read(layout.README).decode("utf-8", "replace").splitlines():
-            if "age key" in line:
-                return line.split("age key", 1)[1].strip(" .")
-    except KeyError:
-        pass
-    return "unknown"
 
 
 def _verify_item(

@@ -238,23 +238,23 @@ def federation_router(node: FederationNode) -> APIRouter:
                 return None
         return bytes(body)
 
+    async def tls_peer_and_body(request: Request, limit: int) -> tuple[str | None, bytes | None]:
+        """The node id of the TLS client's peer (None if not a usable peer), and the
+        body (None when it exceeds ``limit`` bytes)."""
+        fp = client_cert_sha256(request)
+        row = await asyncio.to_thread(peer_by_tls, node.db, fp) if fp else None
+        return (row.node_id if row else None), await body_of(request, limit)
+
+    def too_large(limit: int) -> JSONResponse:
+        return JSONResponse({"check": "size", "error": f"more than {limit} bytes"}, 413)
+
     @router.post("/messages")
     async def post_message(request: Request) -> Response:
-        fp = client_cert_sha256(request)
-        tls_peer = await asyncio.to_thread(peer_by_tls, node.db, fp) if fp else None
-        body = await body_of(request, MAX_ENVELOPE_BYTES)
+        tls_peer, body = await tls_peer_and_body(request, MAX_ENVELOPE_BYTES)
         if body is None:
-            return JSONResponse(
-                {"check": "size", "error": f"more than {MAX_ENVELOPE_BYTES} bytes"}, 413
-            )
+            return too_large(MAX_ENVELOPE_BYTES)
         try:
-            got = await asyncio.to_thread(
-                receive,
-                node,
-                body,
-                tls_peer=tls_peer.node_id if tls_peer else None,
-                handlers=handlers,
-            )
+            got = await asyncio.to_thread(receive, node, body, tls_peer=tls_peer, handlers=handlers)
         except MessageRefusedError as exc:
             log.warning("refused a message: %s", exc.message)
             return JSONResponse({"check": exc.check, "error": exc.message}, _status(exc))
@@ -267,13 +267,9 @@ def federation_router(node: FederationNode) -> APIRouter:
         """Up to 100 messages, ``{"envelopes": [base64 age ciphertext, …]}``; one result
         per message, in order: ``{"status": 200|409, "receipt": JWS}`` or
         ``{"status": 4xx, "check": …, "error": …}``. Accepted messages are committed together."""
-        fp = client_cert_sha256(request)
-        tls_peer = await asyncio.to_thread(peer_by_tls, node.db, fp) if fp else None
-        body = await body_of(request, MAX_BATCH_BYTES)
+        tls_peer, body = await tls_peer_and_body(request, MAX_BATCH_BYTES)
         if body is None:
-            return JSONResponse(
-                {"check": "size", "error": f"more than {MAX_BATCH_BYTES} bytes"}, 413
-            )
+            return too_large(MAX_BATCH_BYTES)
         try:
             data = json.loads(body)
             envelopes = [base64.b64decode(e, validate=True) for e in data["envelopes"]]
@@ -281,11 +277,7 @@ def federation_router(node: FederationNode) -> APIRouter:
             return JSONResponse({"check": "format", "error": 'not {"envelopes": [base64, …]}'}, 422)
         try:
             got = await asyncio.to_thread(
-                receive_many,
-                node,
-                envelopes,
-                tls_peer=tls_peer.node_id if tls_peer else None,
-                handlers=handlers,
+                receive_many, node, envelopes, tls_peer=tls_peer, handlers=handlers
             )
         except MessageRefusedError as exc:
             return JSONResponse({"check": exc.check, "error": exc.message}, 413)
