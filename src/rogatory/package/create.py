@@ -6,12 +6,11 @@ proofs against a cosigned checkpoint) and the sender's tlog-policy with its key
 history. It names the recipient, is signed over the plaintext by the sender's
 message key (a C2SP signed note), and is then encrypted with age.
 
-Each payload is encrypted by pyrage in a child process (see
-:mod:`rogatory.package.ageproc`) and streamed into the archive in constant
-memory, while this process checks the file once more against its recorded
-SHA-256 on another core (a corrupted blob is never exported) and computes the
-package's SHA-256 as the archive is written: the plaintext and the package are
-each read once.
+Each payload is encrypted with age (:mod:`rogatory.package.agefile`) and
+streamed into the archive in constant memory; the bytes encrypted are hashed
+once more with SHA-256 on a worker thread and checked against the record (a
+corrupted blob is never exported), and the package's SHA-256 is computed as
+the archive is written: the plaintext is read once and the package not at all.
 """
 
 from __future__ import annotations
@@ -42,11 +41,11 @@ from rogatory.custody.note import NoteSigner, sign_note
 from rogatory.custody.witnessing import collect_cosignatures
 from rogatory.errors import IntegrityError, UsageError
 from rogatory.evidence.blobstore import BlobStore
-from rogatory.evidence.hashing import DigestWorkers, FileDigest
+from rogatory.evidence.hashing import BLOCK_SIZE, DigestWorkers
 from rogatory.evidence.intake import item_label, parse_item_id
 from rogatory.evidence.records import content_path
 from rogatory.node.home import NodeHome
-from rogatory.package import ageproc, layout
+from rogatory.package import agefile, layout
 from rogatory.package.card import message_key_name
 from rogatory.store.database import Database
 from rogatory.store.schema import CaseRow, EvidenceItemRow
@@ -58,9 +57,6 @@ class Recipient:
 
     age: str
     label: str
-
-    def key(self) -> pyrage.x25519.Recipient:
-        return pyrage.x25519.Recipient.from_str(self.age)
 
 
 def parse_recipient(text: str) -> Recipient:
@@ -100,13 +96,16 @@ def parse_recipient(text: str) -> Recipient:
             if not lines:
                 raise UsageError(f"{path} holds no age key", "")
             if lines[0].startswith("AGE-SECRET-KEY-1"):
-                candidate = str(pyrage.x25519.Identity.from_str(lines[0]).to_public())
+                try:
+                    candidate = str(pyrage.x25519.Identity.from_str(lines[0]).to_public())
+                except pyrage.IdentityError:
+                    raise UsageError(f"{path} holds no valid age identity", "") from None
             else:
                 candidate = lines[0]
             label = f"{candidate} (from {path.name})"
     try:
-        pyrage.x25519.Recipient.from_str(candidate)
-    except pyrage.RecipientError:
+        agefile.recipient_key(candidate)
+    except agefile.AgeError:
         raise UsageError(
             f"{candidate!r} is not an age X25519 recipient", "it starts with age1"
         ) from None
@@ -190,52 +189,97 @@ class _PackageWriter:
         self.file.close()
 
 
+class SourceReadError(OSError):
+    """Reading the plaintext being encrypted failed (as opposed to writing the package)."""
+
+
+def _read_failed(exc: OSError) -> SourceReadError:
+    return SourceReadError(exc.errno, exc.strerror, exc.filename)
+
+
+IN_MEMORY_PAYLOAD = 8 << 20
+"""Files up to this many bytes are read, hashed and encrypted in one piece in
+memory; larger ones stream in :data:`BLOCK_SIZE` blocks with the SHA-256 on a
+worker thread (starting a thread would dominate an item of many small files)."""
+
+
 def encrypt_into(
     src: Path,
     recipient: Recipient,
     out: IO[bytes],
     size: int,
     progress: Callable[[int], object] | None = None,
-) -> str | None:
+) -> str:
     """Encrypt the file ``src`` to ``recipient`` with age, writing the age file to ``out``.
 
-    A file of up to :data:`ageproc.SMALL_PAYLOAD` bytes is read and encrypted
-    in memory. A larger one is encrypted by pyrage in a child process
-    (:mod:`rogatory.package.ageproc`) while this thread copies its output into
-    ``out`` in 1 MiB blocks (constant memory).
+    Streams in constant memory (1 MiB blocks): :class:`agefile.Encryptor`
+    seals 64 KiB chunks with OpenSSL's ChaCha20-Poly1305 (GIL released) while
+    a worker thread computes the SHA-256 of exactly the bytes read.
 
     Args:
         size: the plaintext size in bytes (as recorded); ``progress`` is called
             with plaintext byte counts that sum to at most ``size``.
 
     Returns:
-        For a small file, the SHA-256 (hex) of exactly the bytes encrypted; else ``None``.
+        The SHA-256 (64 hex) of exactly the bytes encrypted.
 
     Raises:
-        ageproc.AgeError: pyrage could not read or encrypt ``src``.
-        OSError: reading ``src`` or writing ``out`` failed, or the child could not be started.
+        agefile.AgeError: ``recipient`` is not an age X25519 recipient.
+        OSError: reading ``src`` or writing ``out`` failed.
     """
-    if size <= ageproc.SMALL_PAYLOAD:
-        with open(src, "rb") as fh:
-            data = fh.read(ageproc.SMALL_PAYLOAD + 1)
-        try:
-            out.write(pyrage.encrypt(data, [recipient.key()]))
-        except pyrage.EncryptError as exc:
-            raise ageproc.AgeError(f"age: {exc}", "") from None
-        if progress is not None and data:
-            progress(min(size, len(data)))
-        return hashlib.sha256(data).hexdigest()
-    with ageproc.encrypt(src, [recipient.age]) as child:
-        done = 0
-        while block := child.stdout.read(ageproc.BUFFER_SIZE):
-            out.write(block)
+    enc = agefile.Encryptor([recipient.age])
+    out.write(enc.start())
+    try:
+        fh = open(src, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise _read_failed(exc) from None
+    with fh:
+        if size <= IN_MEMORY_PAYLOAD:
+            return _encrypt_whole(fh, enc, out, size, progress)
+        return _encrypt_blocks(fh, enc, out, size, progress)
+
+
+def _read(fh: IO[bytes], n: int) -> bytes:
+    try:
+        return fh.read(n) or b""
+    except OSError as exc:
+        raise _read_failed(exc) from None
+
+
+def _encrypt_whole(
+    fh: IO[bytes],
+    enc: agefile.Encryptor,
+    out: IO[bytes],
+    size: int,
+    progress: Callable[[int], object] | None,
+) -> str:
+    data = _read(fh, IN_MEMORY_PAYLOAD + 1)  # a buffered read: all of it, or up to EOF
+    out.write(enc.update(data))
+    out.write(enc.finish())
+    if progress is not None and data:
+        progress(min(size, len(data)))
+    return hashlib.sha256(data).hexdigest()
+
+
+def _encrypt_blocks(
+    fh: IO[bytes],
+    enc: agefile.Encryptor,
+    out: IO[bytes],
+    size: int,
+    progress: Callable[[int], object] | None,
+) -> str:
+    done = 0
+    with DigestWorkers(["sha256"]) as check:
+        while block := _read(fh, BLOCK_SIZE):
+            check.update(block)
+            out.write(enc.update(block))
             if progress is not None:
                 step = min(size, done + len(block)) - done
                 if step > 0:
                     progress(step)
                 done += step
-        child.finish()
-    return None
+        out.write(enc.finish())
+        return check.hexdigests()["sha256"]
 
 
 def encrypt_checked(
@@ -247,14 +291,11 @@ def encrypt_checked(
     progress: Callable[[int], object] | None = None,
     label: str = "",
 ) -> None:
-    """:func:`encrypt_into`, checking ``src`` against its recorded ``sha256`` (64 hex) once.
+    """:func:`encrypt_into`, checking ``src`` against its recorded ``sha256`` (64 hex).
 
-    A small file is hashed in memory, exactly the bytes encrypted. For a large
-    one a worker thread reads ``src`` a second time and hashes it on another
-    core while the child encrypts it (pyrage's path-to-path call cannot hash on
-    the way). A blob of the store cannot change between the two reads (it is
-    read-only and named by its SHA-256); an ``--in-place`` source could, so its
-    size and modification time must also be unchanged afterwards.
+    The bytes encrypted are the bytes hashed (one read). An ``--in-place``
+    source that changes while it is read is also caught by its size and
+    modification time, before and after.
 
     Args:
         size: the recorded size in bytes.
@@ -271,24 +312,13 @@ def encrypt_checked(
         before = os.stat(src)
     except OSError as exc:
         raise IntegrityError(f"{label}: cannot read the evidence ({exc.strerror})", hint) from None
-    check: FileDigest | None = None
-    if size > ageproc.SMALL_PAYLOAD:
-        check = FileDigest(src)
-        check.start()
     try:
         got = encrypt_into(src, recipient, out, size, progress)
-    except BaseException as exc:
-        if check is not None:
-            check.cancel()
-        if isinstance(exc, ageproc.AgeError):
-            raise IntegrityError(f"{label}: could not be encrypted ({exc.message})", hint) from None
-        raise
-    try:
-        if check is not None:
-            got = check.hexdigest()
         after = os.stat(src)
-    except OSError as exc:
+    except SourceReadError as exc:
         raise IntegrityError(f"{label}: cannot read the evidence ({exc.strerror})", hint) from None
+    except agefile.AgeError as exc:
+        raise IntegrityError(f"{label}: could not be encrypted ({exc.message})", hint) from None
     if got != sha256:
         raise IntegrityError(
             f"{label}: the stored bytes no longer match their recorded sha256 "
@@ -413,7 +443,6 @@ def create_package(
     if planned is not None:
         planned(total)
     tmp = out_path.with_name(out_path.name + ".part")
-    key = recipient.key()
     manifest_items: list[dict[str, Any]] = []
     custody_files: dict[str, bytes] = {POLICY_FILE: node_policy(log, home.config.quorum).encode()}
     sums: list[str] = []
@@ -506,8 +535,11 @@ def create_package(
             }
             signer = NoteSigner.ed25519(message_key_name(ident.node_id), message_key)
             note = sign_note(canonical_json(manifest).decode("utf-8") + "\n", [signer])
-            zf.writestr(layout.ENVELOPE, pyrage.encrypt(note, [key]))
-            zf.writestr(layout.SUMS, pyrage.encrypt(("\n".join(sums) + "\n").encode(), [key]))
+            zf.writestr(layout.ENVELOPE, agefile.encrypt_bytes(note, [recipient.age]))
+            zf.writestr(
+                layout.SUMS,
+                agefile.encrypt_bytes(("\n".join(sums) + "\n").encode(), [recipient.age]),
+            )
             buf = io.BytesIO()
             with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 for name, data in sorted(custody_files.items()):
@@ -516,7 +548,7 @@ def create_package(
                     info.mtime = int(now.timestamp())
                     info.mode = 0o644
                     tar.addfile(info, io.BytesIO(data))
-            zf.writestr(layout.CUSTODY, pyrage.encrypt(buf.getvalue(), [key]))
+            zf.writestr(layout.CUSTODY, agefile.encrypt_bytes(buf.getvalue(), [recipient.age]))
         sha256, size = sink.finish()
         tmp.replace(out_path)
     except BaseException:

@@ -29,7 +29,7 @@ from rogatory.custody.note import NoteSigner, sign_note
 from rogatory.custody.witnessing import collect_cosignatures
 from rogatory.errors import IntegrityError, UsageError
 from rogatory.node.home import NodeHome
-from rogatory.package import layout
+from rogatory.package import agefile, layout
 from rogatory.package.card import TrustedSender, message_key_name
 from rogatory.package.create import Recipient, _readme, encrypt_into
 from rogatory.package.verify import verify_package
@@ -127,7 +127,6 @@ def reissue_package(
             canonical_json(statement).decode() + "\n",
             [NoteSigner.ed25519(message_key_name(home.config.identity.node_id), message_key)],
         )
-        key = recipient.key()
         tmp = out_path.with_name(out_path.name + ".part")
         try:
             with (
@@ -142,12 +141,15 @@ def reissue_package(
                 for name in (layout.ENVELOPE, layout.SUMS, layout.CUSTODY):
                     if name in src.namelist():
                         dst.writestr(
-                            name, pyrage.encrypt(pyrage.decrypt(src.read(name), [identity]), [key])
+                            name,
+                            agefile.encrypt_bytes(
+                                agefile.decrypt_bytes(src.read(name), [identity]), [recipient.age]
+                            ),
                         )
                 for name, staged in sorted(verified.staged.items()):
                     with dst.open(name, "w", force_zip64=True) as w:
                         encrypt_into(staged, recipient, w, staged.stat().st_size)
-                dst.writestr(layout.REISSUE, pyrage.encrypt(signed, [key]))
+                dst.writestr(layout.REISSUE, agefile.encrypt_bytes(signed, [recipient.age]))
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             tmp.replace(out_path)

@@ -17,10 +17,11 @@ Steps, each reported as a check in words a judge follows:
    goes to a staging directory, and nothing is kept unless every check passed;
    without it the plaintext is only hashed, never written to disk.
 
-Speed, in constant memory: pyrage decrypts in a child process (see
-:mod:`rogatory.package.ageproc`) fed by a thread reading the archive member;
-this process hashes the plaintext with one thread per digest (and one writing
-the staging file), while another thread computes the package's SHA-256.
+Speed, in constant memory: each payload is read and decrypted
+(:mod:`rogatory.package.agefile`, OpenSSL's ChaCha20-Poly1305 with the GIL
+released) on the calling thread, the plaintext hashed with one thread per
+digest (and written by one more to the staging file), while another thread
+computes the package's SHA-256.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import datetime as dt
 import json
 import shutil
 import tempfile
-import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pyrage
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rogatory import __version__
 from rogatory.custody.events import commitment
@@ -46,9 +47,9 @@ from rogatory.custody.note import open_note, split_note
 from rogatory.custody.policy import Policy
 from rogatory.custody.tlogproof import TlogProof, check_proof
 from rogatory.errors import IntegrityError, NoteError, ProofError, RogatoryError, UsageError
-from rogatory.evidence.hashing import BLOCK_SIZE, FileDigest, digest_bytes, digest_stream
+from rogatory.evidence.hashing import BLOCK_SIZE, DigestWorkers, FileDigest, digest_bytes
 from rogatory.evidence.intake import listing_digest
-from rogatory.package import ageproc, layout
+from rogatory.package import agefile, layout
 from rogatory.package.card import TrustedSender
 from rogatory.package.report_model import CheckResult, CustodyStep, ItemReport, PackageReport
 
@@ -79,43 +80,30 @@ class _Counter:
             self.progress(n)
 
 
-def _decrypt_small_payload(
-    zf: zipfile.ZipFile,
-    name: str,
-    identity: pyrage.x25519.Identity,
-    size: int,
-    target: Path | None,
-    progress: Callable[[int], object] | None,
-) -> tuple[dict[str, str], int]:
-    """:func:`decrypt_payload` for a member of at most :data:`ageproc.SMALL_PAYLOAD`
-    bytes, in memory (no child process); nothing is written unless it decrypted."""
-    try:
-        plain = pyrage.decrypt(zf.read(name), [identity])
-    except pyrage.DecryptError as exc:
-        raise ageproc.AgeError(f"age: {exc}", "") from None
-    _Counter(size, progress)(len(plain))
-    if target is not None:
-        target.write_bytes(plain)
-    return digest_bytes(plain, ALGORITHMS), len(plain)
+IN_MEMORY_PAYLOAD = 8 << 20
+"""Payloads (age files) up to this many bytes are decrypted and hashed in one
+piece in memory; larger ones stream through worker threads."""
 
 
 def decrypt_payload(
     zf: zipfile.ZipFile,
     name: str,
-    identity: pyrage.x25519.Identity,
+    identity: object,
     size: int,
     target: Path | None,
     progress: Callable[[int], object] | None = None,
 ) -> tuple[dict[str, str], int]:
     """Decrypt member ``name`` of the package and hash the plaintext, in one pass.
 
-    A member of up to :data:`ageproc.SMALL_PAYLOAD` bytes is decrypted in
-    memory. For a larger one a thread copies the member (its CRC-32 checked by
-    ``zipfile``) into a child process running pyrage; the plaintext coming back
-    is hashed with :data:`ALGORITHMS`, one thread each, and written to
-    ``target`` if given. Memory stays constant whatever the size.
+    The member is read in 1 MiB blocks (``zipfile`` checks its CRC-32) and
+    decrypted by :class:`agefile.Decryptor` on this thread (OpenSSL, GIL
+    released); the plaintext is hashed with :data:`ALGORITHMS` on worker
+    threads, one each, and written to ``target`` by another if given. Memory
+    stays constant whatever the size. A member of up to
+    :data:`IN_MEMORY_PAYLOAD` bytes is handled in one piece.
 
     Args:
+        identity: the recipient's X25519 key or age identity (see :func:`agefile.as_identity`).
         size: the plaintext size the signed manifest declares, in bytes; more is refused.
         target: where to write the plaintext (a staging file), or ``None`` to only hash.
         progress: called with each block's byte count.
@@ -125,58 +113,40 @@ def decrypt_payload(
 
     Raises:
         KeyError: the package has no member ``name``.
-        ageproc.AgeError: pyrage refused the payload (altered, truncated, other key).
-        IntegrityError: more bytes than ``size``, or bytes after the age stream's end.
+        agefile.AgeError: the payload is altered, truncated, or for another key.
+        IntegrityError: more bytes than ``size``.
         zipfile.BadZipFile: the member is damaged (CRC-32).
         OSError: reading the package or writing ``target`` failed.
         ``target`` may hold untrusted plaintext after any of these: discard it.
     """
-    if zf.getinfo(name).file_size <= ageproc.SMALL_PAYLOAD:
-        return _decrypt_small_payload(zf, name, identity, size, target, progress)
-    failures: list[BaseException] = []
-    unread: list[bool] = []
+    info = zf.getinfo(name)
+    dec = agefile.Decryptor([identity])
+    counter = _Counter(size, progress)
+    if info.file_size <= IN_MEMORY_PAYLOAD:
+        plain = dec.update(zf.read(name))
+        plain += dec.finish()
+        counter(len(plain))
+        if target is not None:
+            target.write_bytes(plain)
+        return digest_bytes(plain, ALGORITHMS), len(plain)
     out = open(target, "wb") if target is not None else None  # noqa: SIM115 - closed below
     try:
-        with ageproc.decrypt(str(identity)) as child:
-
-            def feed() -> None:
-                stdin = child.stdin
-                assert stdin is not None
-                try:
-                    with zf.open(name) as src:
-                        while block := src.read(BLOCK_SIZE):
-                            stdin.write(block)
-                except BrokenPipeError:
-                    unread.append(True)  # the child stopped early; its own error says why
-                except BaseException as exc:
-                    failures.append(exc)
-                finally:
-                    child.close_stdin()
-
-            feeder = threading.Thread(target=feed, name="package-feeder", daemon=True)
-            feeder.start()
-            try:
-                digests, n = digest_stream(
-                    child.stdout,
-                    ALGORITHMS,
-                    sink=out.write if out is not None else None,
-                    progress=_Counter(size, progress),
-                    size_hint=size,
-                )
-            except BaseException:
-                child.kill()
-                raise
-            finally:
-                feeder.join()
-            child.finish()
+        sinks = [out.write] if out is not None else []
+        with DigestWorkers(ALGORITHMS, sinks) as workers, zf.open(name) as src:
+            n = 0
+            while True:
+                block = src.read(BLOCK_SIZE)
+                plain = dec.update(block) if block else dec.finish()
+                if plain:
+                    counter(len(plain))
+                    workers.update(plain)
+                    n += len(plain)
+                if not block:
+                    break
+            return workers.hexdigests(), n
     finally:
         if out is not None:
             out.close()
-    if failures:
-        raise failures[0]
-    if unread:
-        raise IntegrityError(f"{name} has bytes after the end of its age stream", "")
-    return digests, n
 
 
 def _check_relpath(path: str) -> None:
@@ -203,8 +173,14 @@ class Verified:
     staged: dict[str, Path]  # payload member name -> staged plaintext file
 
 
-def _decrypt_small(zf: zipfile.ZipFile, name: str, identity: pyrage.x25519.Identity) -> bytes:
-    return bytes(pyrage.decrypt(zf.read(name), [identity]))
+def _decrypt_small(zf: zipfile.ZipFile, name: str, identity: X25519PrivateKey) -> bytes:
+    """A small member (envelope, statement), decrypted in memory.
+
+    Raises:
+        KeyError: no such member.
+        agefile.AgeError: it does not decrypt with ``identity`` or is damaged.
+    """
+    return agefile.decrypt_bytes(zf.read(name), [identity])
 
 
 def verify_package(
@@ -280,6 +256,7 @@ def _verify(
 ) -> Verified:
     """:func:`verify_package` with the package's SHA-256 being computed by ``package_digest``."""
     trust = trusts[0]
+    key = agefile.as_identity(identity)
     report = PackageReport(
         package_file=path.name,
         package_sha256="",
@@ -305,12 +282,17 @@ def _verify(
     staged: dict[str, Path] = {}
     try:
         try:
-            note = _decrypt_small(zf, layout.ENVELOPE, identity)
-        except pyrage.DecryptError:
+            note = _decrypt_small(zf, layout.ENVELOPE, key)
+        except agefile.NoMatchError:
             raise UsageError(
                 "this package is not addressed to your key: the envelope does not decrypt with --identity "
                 f"(its README names the recipient: {layout.readme_recipient(zf) or 'unknown'})",
                 "use the identity of the recipient, or ask the holder to reissue it to you",
+            ) from None
+        except agefile.AgeError as exc:
+            raise IntegrityError(
+                f"the manifest envelope is damaged or was altered ({exc.message}) (check: decryption)",
+                "the package is not usable; ask the sender for a new copy",
             ) from None
         checks.append(
             CheckResult("decryption", True, "the manifest decrypted with the recipient's age key")
@@ -361,7 +343,7 @@ def _verify(
                 CheckResult("format", False, f"unknown package format {manifest.get('format')!r}")
             )
         mine = str(identity.to_public())
-        reissue = _check_reissue(zf, identity, trusts, manifest, mine, checks)
+        reissue = _check_reissue(zf, key, trusts, manifest, mine, checks)
         if reissue is None:
             checks.append(
                 CheckResult(
@@ -404,7 +386,7 @@ def _verify(
             planned(total)
         for it in manifest["items"]:
             item_report = _verify_item(
-                it, zf, identity, trust, not custody_only, staging, staged, progress
+                it, zf, key, trust, not custody_only, staging, staged, progress
             )
             if reissue is not None:
                 reissuer, statement = reissue
@@ -444,7 +426,7 @@ def _package_sha256(digest: FileDigest) -> str:
 
 def _check_reissue(
     zf: zipfile.ZipFile,
-    identity: pyrage.x25519.Identity,
+    identity: X25519PrivateKey,
     trusts: list[TrustedSender],
     manifest: dict[str, Any],
     mine: str,
@@ -456,7 +438,7 @@ def _check_reissue(
     try:
         note = _decrypt_small(zf, layout.REISSUE, identity)
         claimed = json.loads(split_note(note)[0])["reissuer"]["node_id"]
-    except (pyrage.DecryptError, NoteError, ValueError, KeyError, TypeError) as exc:
+    except (agefile.AgeError, NoteError, ValueError, KeyError, TypeError) as exc:
         checks.append(
             CheckResult("reissue statement", False, f"the reissue statement is unreadable: {exc}")
         )
@@ -514,7 +496,7 @@ def _check_reissue(
 def _verify_item(
     it: dict[str, Any],
     zf: zipfile.ZipFile,
-    identity: pyrage.x25519.Identity,
+    identity: X25519PrivateKey,
     trust: TrustedSender,
     decrypt: bool,
     staging: Path | None,
@@ -575,7 +557,7 @@ def _verify_item(
                 CheckResult(f"payload {f['path']}", False, f"the package lacks {name}")
             )
             continue
-        except (ageproc.AgeError, zipfile.BadZipFile, IntegrityError, OSError) as exc:
+        except (agefile.AgeError, zipfile.BadZipFile, IntegrityError, OSError) as exc:
             reason = exc.message if isinstance(exc, RogatoryError) else str(exc)
             item.checks.append(
                 CheckResult(
