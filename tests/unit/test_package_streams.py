@@ -13,7 +13,7 @@ import pytest
 
 from rogatory.errors import IntegrityError
 from rogatory.evidence.hashing import DigestWorkers, FileDigest
-from rogatory.package import agefile
+from rogatory.package import agefile, layout, verify
 from rogatory.package.create import Recipient, _PackageWriter, encrypt_checked, encrypt_into
 from rogatory.package.verify import IN_MEMORY_PAYLOAD, decrypt_payload
 
@@ -165,3 +165,46 @@ def test_digest_workers_report_a_failing_consumer() -> None:
             workers.update(b"x" * 4096)
         workers.hexdigests()
     workers.close()
+
+
+def test_payloads_are_read_from_their_span_and_a_bad_local_header_is_refused(
+    tmp_path: Path, ident: pyrage.x25519.Identity
+) -> None:
+    data = os.urandom(IN_MEMORY_PAYLOAD + 70_000)
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(data)
+    zf = package_with(tmp_path, encrypted(plain, ident))
+    start, length = layout.member_span(zf, "payload/000000.age")
+    raw = (tmp_path / "p.zip").read_bytes()
+    assert raw[start : start + length] == zf.read("payload/000000.age")
+    header_at = zf.getinfo("payload/000000.age").header_offset
+    zf.close()
+    broken = bytearray(raw)
+    broken[header_at] ^= 0xFF  # the local header's signature
+    (tmp_path / "p.zip").write_bytes(bytes(broken))
+    with (
+        zipfile.ZipFile(tmp_path / "p.zip") as zf2,
+        pytest.raises(IntegrityError, match="damaged local header"),
+    ):
+        decrypt_payload(zf2, "payload/000000.age", ident, len(data), None)
+
+
+def test_a_package_cut_inside_a_payload_span_is_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 1000)
+    assert b"".join(layout.read_span(path, 10, 990, 256)) == b"x" * 990
+    with pytest.raises(IntegrityError, match="truncated"):
+        list(layout.read_span(path, 10, 2000, 256))
+
+
+def test_staged_plaintext_is_written_whole_past_the_write_back_step(
+    tmp_path: Path, ident: pyrage.x25519.Identity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "WRITEBACK_STEP", 1 << 20)
+    data = os.urandom(IN_MEMORY_PAYLOAD + 5 * (1 << 20) + 3)
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(data)
+    zf = package_with(tmp_path, encrypted(plain, ident))
+    target = tmp_path / "staged"
+    _, n = decrypt_payload(zf, "payload/000000.age", ident, len(data), target)
+    assert n == len(data) and target.read_bytes() == data
