@@ -375,6 +375,16 @@ def test_tampered_manifest_breaks_the_signature(cli, setup: Setup) -> None:
     import_fails(cli, setup, bad, "manifest signature")
 
 
+def test_altered_envelope_bytes_are_named_as_damage_not_another_key(cli, setup: Setup) -> None:
+    with zipfile.ZipFile(setup.package) as zf:
+        data = bytearray(zf.read(layout.ENVELOPE))
+    data[-40] ^= 0x01  # inside the last STREAM chunk: age's tag no longer matches
+    bad = rebuild(setup, setup.tmp / "bad.rogpkg", replace={layout.ENVELOPE: bytes(data)})
+    import_fails(
+        cli, setup, bad, "manifest envelope is damaged or was altered", "check: decryption"
+    )
+
+
 def test_package_for_another_recipient(cli, setup: Setup) -> None:
     r = cli(
         "verify",
