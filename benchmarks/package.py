@@ -297,6 +297,14 @@ class Bench:
                 ),
             ).runs.append(combine(a, b))
             dec.unlink(missing_ok=True)
+            # a stricter decrypt baseline: no plaintext file written (as verify writes none)
+            piped = (
+                f"age -d -i {shlex.quote(str(key))} {shlex.quote(str(enc))} | openssl dgst -sha256"
+            )
+            self.record(
+                "decrypt piped",
+                self.timed("decrypt piped", ["sh", "-c", piped], ours=False, warm=enc),
+            )
             enc.unlink(missing_ok=True)
             # import into the fresh recipient
             run = self.timed(
@@ -337,6 +345,9 @@ STEPS = (
     ("verify", "decrypt baseline", "verify"),
     ("import", "decrypt baseline", "package import"),
 )
+STRICT = {"verify": "decrypt piped", "import": "decrypt piped"}
+"""A second, stricter baseline shown beside the target's: ``age -d | openssl dgst``
+writes no plaintext file, so a slow page cache does not slow it down."""
 
 
 def summarise(bench: Bench) -> dict[str, Any]:
@@ -366,6 +377,13 @@ def summarise(bench: Bench) -> dict[str, Any]:
             )
         if "ours_s" in row and "baseline_s" in row:
             row["ratio"] = row["baseline_s"] / row["ours_s"]
+        strict = bench.series.get(STRICT.get(ours_key, ""))
+        if strict and strict.runs and "ours_s" in row:
+            row.update(
+                strict_baseline=strict.command,
+                strict_baseline_s=strict.median(),
+                strict_ratio=strict.median() / row["ours_s"],
+            )
         row["result"] = "PASS" if not problems and row.get("ratio", 0) >= TARGET_RATIO else "FAIL"
         row["memory_result"] = (
             "PASS" if "peak_rss_mb" in row and row["peak_rss_mb"] < RSS_LIMIT_MB else "FAIL"
@@ -383,8 +401,11 @@ def print_report(summary: dict[str, Any], info: dict[str, Any], args: argparse.N
     )
     print(f"tools: {info['age']}; {info['openssl']}; {info['rogatory']}")
     print(f"item: {human(args.size)} of random bytes; {args.runs} run(s), medians\n")
-    print("| step | ours | baseline | ratio | target | result | peak RSS / tree PSS | others |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| step | ours | baseline | ratio | target | result | peak RSS / tree PSS | others"
+        " | ratio vs piped `age -d \\| openssl` |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     failed: list[str] = []
     for r in summary["rows"]:
         ours = f"{r['ours_MBps']:.0f} MB/s ({r['ours_s']:.2f} s)" if "ours_s" in r else "—"
@@ -398,8 +419,14 @@ def print_report(summary: dict[str, Any], info: dict[str, Any], args: argparse.N
             else "—"
         )
         others = f"{r['others_max']:.0%}" if "others_max" in r else "—"
+        strict = (
+            f"{r['strict_ratio']:.2f}x ({r['strict_baseline_s']:.2f} s)"
+            if "strict_ratio" in r
+            else "—"
+        )
         print(
-            f"| {r['step']} | {ours} | {base} | {ratio} | ≥ {TARGET_RATIO}x | {r['result']} | {mem} | {others} |"
+            f"| {r['step']} | {ours} | {base} | {ratio} | ≥ {TARGET_RATIO}x | {r['result']} | {mem}"
+            f" | {others} | {strict} |"
         )
         if r["result"] == "FAIL":
             failed.append(f"{r['step']}: {ratio} of the baseline's throughput (≥ {TARGET_RATIO}x)")
@@ -412,6 +439,8 @@ def print_report(summary: dict[str, Any], info: dict[str, Any], args: argparse.N
         print(f"* {r['step']}: {r.get('ours')}")
         if r.get("baseline"):
             print(f"    baseline: {r['baseline']}")
+        if r.get("strict_baseline"):
+            print(f"    stricter baseline (no plaintext file): {r['strict_baseline']}")
         if "ours_cpu_s" in r:
             print(
                 f"    CPU seconds (user+sys, median): ours {r['ours_cpu_s']:.2f}, baseline {r.get('baseline_cpu_s', 0):.2f}"
