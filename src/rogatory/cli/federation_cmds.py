@@ -23,7 +23,7 @@ from rogatory.cli.common import (
     table,
 )
 from rogatory.errors import UsageError
-from rogatory.exchange.envelope import HandlingCode, MessageType
+from rogatory.exchange.codes import HandlingCode, MessageType
 
 if TYPE_CHECKING:
     from rogatory.exchange.node import FederationNode
