@@ -18,9 +18,7 @@ from rogatory.cli.common import (
     open_home,
     out,
 )
-from rogatory.custody.witnessing import collect_cosignatures
 from rogatory.errors import UsageError
-from rogatory.store import backup as backups
 
 
 def backup(
@@ -30,6 +28,8 @@ def backup(
     json_out: JsonOpt = False,
 ) -> None:
     """Write a consistent snapshot of the node's database (evidence blobs: copy blobs/ with any file tool)."""
+    from rogatory.store import backup as backups
+
     home = open_home()
     size = backups.backup(home.database_url, out_file)
     if json_out:
@@ -51,6 +51,9 @@ def restore(
     than the backup holds, appends are refused until the missing entries are
     restored: a node must never fork its own custody history.
     """
+    from rogatory.custody.witnessing import collect_cosignatures
+    from rogatory.store import backup as backups
+
     home = open_home()
     if not yes and not typer.confirm(
         f"Replace the database of {home.config.identity.node_id} with {backup_file}?"

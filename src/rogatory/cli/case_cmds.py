@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from rogatory.cases import list_cases, offence_categories, open_case, show_case
 from rogatory.cli.common import JsonOpt, emit_json, open_database, open_home, out, table
 
 case_app = typer.Typer(help="Open, list and show cases.", no_args_is_help=True)
@@ -36,6 +35,8 @@ def case_open(
     json_out: JsonOpt = False,
 ) -> None:
     """Open a new case."""
+    from rogatory.cases import open_case
+
     db = open_database(open_home())
     with db.session() as s:
         view = open_case(s, reference, title, offence or [], tlp)
@@ -49,6 +50,8 @@ def case_open(
 @case_app.command("list", epilog="Example: rogatory case list --json")
 def case_list(json_out: JsonOpt = False) -> None:
     """List cases, newest first."""
+    from rogatory.cases import list_cases
+
     db = open_database(open_home())
     with db.session() as s:
         views = list_cases(s)
@@ -77,6 +80,8 @@ def case_show(
     reference: Annotated[str, typer.Argument(help="Case reference.")], json_out: JsonOpt = False
 ) -> None:
     """Show one case."""
+    from rogatory.cases import offence_categories, show_case
+
     db = open_database(open_home())
     with db.session() as s:
         v = show_case(s, reference)

@@ -6,25 +6,20 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
-from rogatory.custody.log import CustodyLog
 from rogatory.errors import KeyMaterialError
-from rogatory.node.home import NodeHome, default_home, read_passphrase
-from rogatory.node.keys import KeyPurpose, load_signing_key
-from rogatory.store.database import Database
+
+if TYPE_CHECKING:  # imported where used: every command imports this module at start-up
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from rogatory.custody.log import CustodyLog
+    from rogatory.node.home import NodeHome
+    from rogatory.store.database import Database
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -42,6 +37,8 @@ class Settings:
     passphrase_file: Path | None = None
 
     def home_path(self) -> Path:
+        from rogatory.node.home import default_home
+
         return self.home.expanduser() if self.home else default_home()
 
 
@@ -50,16 +47,22 @@ settings = Settings()
 
 def open_home() -> NodeHome:
     """The initialised node home, or a NodeError saying how to create one."""
+    from rogatory.node.home import NodeHome
+
     return NodeHome.open(settings.home_path())
 
 
 def open_database(home: NodeHome) -> Database:
     """The node's migrated database."""
+    from rogatory.store.database import Database
+
     return Database(home.database_url)
 
 
 def passphrase_for(home: NodeHome) -> bytes | None:
     """The passphrase for protected keys: file, environment, or a prompt on a terminal."""
+    from rogatory.node.home import read_passphrase
+
     pw = read_passphrase(settings.passphrase_file)
     if pw is None and home.config.protected:
         if not sys.stdin.isatty():
@@ -78,6 +81,8 @@ def emit_json(data: Any) -> None:
 
 def table(*headers: str) -> Table:
     """A Rich table whose cells fold instead of being cut short (hashes stay whole)."""
+    from rich.table import Table
+
     t = Table()
     for h in headers:
         t.add_column(h, overflow="fold")
@@ -107,6 +112,15 @@ class ProgressBar:
 
     def __enter__(self) -> ProgressBar:
         if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
             self.progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -148,6 +162,9 @@ class ProgressBar:
 
 def open_custody_log(home: NodeHome, db: Database, *, signing: bool = True) -> CustodyLog:
     """The node's custody log; with ``signing`` the log key is unlocked (passphrase if protected)."""
+    from rogatory.custody.log import CustodyLog
+    from rogatory.node.keys import KeyPurpose, load_signing_key
+
     passphrase = passphrase_for(home) if signing else None
     key = load_signing_key(home.keys_dir, KeyPurpose.LOG, passphrase) if signing else None
     log = CustodyLog(db, home.config.identity.node_id, key, home.path)

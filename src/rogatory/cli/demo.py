@@ -29,14 +29,11 @@ import os
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,6 +85,8 @@ NL, BR, JP = (a.node_id for a in AGENCIES)
 
 def example_files() -> list[Path]:
     """The example evidence shipped in ``rogatory/examples`` (made by the project; fictional)."""
+    from importlib import resources
+
     root = Path(str(resources.files("rogatory.examples")))
     return sorted(
         p
@@ -235,10 +234,14 @@ class Scenario:
 
     def own_certificate(self, node_id: str) -> bytes:
         """The node's TLS certificate (DER)."""
+        import ssl
+
         return ssl.PEM_cert_to_DER_cert((self.home(node_id) / "keys" / "tls.cert.pem").read_text())
 
     def served_certificate(self, node_id: str) -> bytes | None:
         """The certificate (DER) presented on the node's port, or None if nothing answers TLS there."""
+        import ssl
+
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE  # we only read which certificate answers; nothing is sent
@@ -811,6 +814,8 @@ def _court(sc: Scenario) -> str:
 
 
 def _standard_tools(package: Path, key: Path, where: Path) -> str:
+    import zipfile
+
     if where.exists():
         shutil.rmtree(where)
     with zipfile.ZipFile(package) as zf:
@@ -838,6 +843,8 @@ def _standard_tools(package: Path, key: Path, where: Path) -> str:
 
 
 def _tampered(sc: Scenario) -> str:
+    import zipfile
+
     court = sc.directory / "court"
     original: Path = sc.facts["court_package"]
     tampered = court / "tampered-copy.rogpkg"

@@ -24,22 +24,8 @@ from rogatory.cli.common import (
     out,
     table,
 )
-from rogatory.custody.events import Actor, CustodyEvent, EventType, SubjectKind
 from rogatory.errors import IntakeError, IntegrityError, UsageError
-from rogatory.evidence.acquisition import METHODS, Acquisition
-from rogatory.evidence.blobstore import BlobStore
-from rogatory.evidence.intake import IntakeOptions, mark_interrupted_runs, parse_item_id, take_in
-from rogatory.evidence.records import (
-    checksum_manifest,
-    cross_check_custody,
-    get_item,
-    item_detail,
-    item_summary,
-    list_items,
-    select_items,
-    verify_items,
-)
-from rogatory.node.home import check_algorithms
+from rogatory.evidence.acquisition import METHODS
 
 evidence_app = typer.Typer(
     help="Take evidence in, list, show, verify and export manifests.", no_args_is_help=True
@@ -163,6 +149,10 @@ def evidence_add(
     An item is recorded only when complete; running the same command again
     after an interruption finishes the job.
     """
+    from rogatory.evidence.acquisition import Acquisition
+    from rogatory.evidence.intake import IntakeOptions, mark_interrupted_runs, take_in
+    from rogatory.node.home import check_algorithms
+
     if "" in sys.argv[1:]:  # Typer turns "" into Path("."): refuse it before that happens
         raise UsageError(
             "an empty path was given", "check the command line (an unset shell variable?)"
@@ -241,6 +231,9 @@ def evidence_list(
     case: Annotated[str, typer.Argument(help="Case reference.")], json_out: JsonOpt = False
 ) -> None:
     """List the evidence items of a case."""
+    from rogatory.evidence.intake import mark_interrupted_runs
+    from rogatory.evidence.records import item_summary, list_items
+
     if not case:
         raise UsageError(
             "which case? give its reference", "rogatory evidence list CASE (see rogatory case list)"
@@ -289,6 +282,8 @@ def evidence_show(
     json_out: JsonOpt = False,
 ) -> None:
     """Show one item: hashes, size, acquisition record, EWF media hash and file list."""
+    from rogatory.evidence.records import get_item, item_detail
+
     db = open_database(open_home())
     with db.session() as s:
         d = item_detail(get_item(s, item), None if (all_files or json_out) else 50)
@@ -369,6 +364,15 @@ def evidence_verify(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-read stored evidence and report every byte that no longer matches (exit 1 if any)."""
+    from rogatory.custody.events import Actor, CustodyEvent, EventType, SubjectKind
+    from rogatory.evidence.blobstore import BlobStore
+    from rogatory.evidence.records import (
+        cross_check_custody,
+        item_summary,
+        select_items,
+        verify_items,
+    )
+
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db)
@@ -453,6 +457,9 @@ def evidence_manifest(
     json_out: JsonOpt = False,
 ) -> None:
     """Write a checksum manifest that sha256sum -c (md5sum -c, sha1sum -c) accepts."""
+    from rogatory.evidence.blobstore import BlobStore
+    from rogatory.evidence.records import checksum_manifest, list_items
+
     home = open_home()
     db = open_database(home)
     with db.session() as s:
@@ -497,6 +504,8 @@ def evidence_history(
 ) -> None:
     """Show the item's custody chain, each event with its verified status and when it was provably logged."""
     from rogatory.custody.history import subject_history
+    from rogatory.evidence.intake import parse_item_id
+    from rogatory.evidence.records import get_item, item_summary
 
     home = open_home()
     db = open_database(home)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -23,8 +23,10 @@ from rogatory.cli.common import (
     table,
 )
 from rogatory.errors import UsageError
-from rogatory.exchange.envelope import HandlingCode, MessageType
-from rogatory.exchange.node import FederationNode
+from rogatory.exchange.codes import HandlingCode, MessageType
+
+if TYPE_CHECKING:
+    from rogatory.exchange.node import FederationNode
 
 peer_app = typer.Typer(
     help="The trust list: partner nodes this node exchanges with.",
@@ -40,6 +42,8 @@ message_app = typer.Typer(
 
 def open_federation_node(*, signing: bool = True) -> FederationNode:
     """This node, unlocked for sending and receiving."""
+    from rogatory.exchange.node import FederationNode
+
     home = open_home()
     db = open_database(home)
     return FederationNode(

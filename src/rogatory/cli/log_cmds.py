@@ -20,14 +20,7 @@ from rogatory.cli.common import (
     passphrase_for,
     table,
 )
-from rogatory.custody.audit import verify_log
-from rogatory.custody.disclosure import POLICY_FILE, check_event, node_policy, write_proofs
-from rogatory.custody.events import Actor
-from rogatory.custody.history import cosigned_checkpoints, logged_by_times, required_cosignatures
-from rogatory.custody.log import read_head_file
 from rogatory.errors import CustodyError, UsageError
-from rogatory.evidence.records import get_item
-from rogatory.node.keys import KeyPurpose, rotate_signing_key
 
 log_app = typer.Typer(
     help="The custody log: status, checkpoints, verification, proofs, policy.", no_args_is_help=True
@@ -37,6 +30,9 @@ log_app = typer.Typer(
 @log_app.command("status", epilog="Example: rogatory log status --json")
 def log_status(json_out: JsonOpt = False) -> None:
     """Show the log's size, latest checkpoint and its cosignatures."""
+    from rogatory.custody.history import cosigned_checkpoints, required_cosignatures
+    from rogatory.custody.log import read_head_file
+
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db, signing=False)
@@ -125,6 +121,9 @@ def log_verify(
     json_out: JsonOpt = False,
 ) -> None:
     """Recompute the whole tree from the stored entries and check every checkpoint and cosignature."""
+    from rogatory.custody.audit import verify_log
+    from rogatory.custody.history import logged_by_times
+
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db, signing=False)
@@ -173,6 +172,8 @@ def log_policy(
     json_out: JsonOpt = False,
 ) -> None:
     """Print the node's C2SP tlog-policy: its log keys (with history), witnesses and quorum."""
+    from rogatory.custody.disclosure import node_policy
+
     home = open_home()
     db = open_database(home)
     text = node_policy(open_custody_log(home, db, signing=False), home.config.quorum)
@@ -196,6 +197,9 @@ def log_prove(
     json_out: JsonOpt = False,
 ) -> None:
     """Write offline proofs: per event its statement, salt, leaf and tlog-proof, plus the policy."""
+    from rogatory.custody.disclosure import POLICY_FILE, write_proofs
+    from rogatory.evidence.records import get_item
+
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db, signing=False)
@@ -243,6 +247,8 @@ def log_check(
     json_out: JsonOpt = False,
 ) -> None:
     """Verify one custody event offline, with public keys only (no node needed)."""
+    from rogatory.custody.disclosure import check_event
+
     try:
         proof_bytes = proof.read_bytes()
         statement = event.read_bytes()
@@ -293,6 +299,8 @@ def log_erase(
     json_out: JsonOpt = False,
 ) -> None:
     """Erase an event's content under a retention rule; its commitment stays and the log stays verifiable."""
+    from rogatory.custody.events import Actor
+
     home = open_home()
     log = open_custody_log(home, open_database(home))
     logged = log.erase(index, Actor(by, "erasure"), reason)
@@ -306,6 +314,8 @@ def log_erase(
 def log_rotate_key(json_out: JsonOpt = False) -> None:
     """Replace the custody-log signing key. Old checkpoints and events keep verifying under the
     key of their time (the policy lists the key history); tell your witnesses the new vkey."""
+    from rogatory.node.keys import KeyPurpose, rotate_signing_key
+
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db)

@@ -16,14 +16,8 @@ from rogatory.cli.common import (
     out,
     settings,
 )
-from rogatory.custody.log import CustodyLog, origin_for
-from rogatory.custody.note import ALG_COSIGNATURE_V1, ALG_ED25519, format_vkey
-from rogatory.custody.witnessing import witness_name
 from rogatory.errors import UsageError
-from rogatory.node.home import CONFIG_NAME, NodeHome, read_passphrase
-from rogatory.node.identity import ROLES, NodeIdentity
-from rogatory.node.keys import KeyPurpose, load_signing_key, public_key_bytes, public_keys
-from rogatory.store.database import Database
+from rogatory.node.identity import ROLES
 
 node_app = typer.Typer(
     help="This node: identity and keys, its signed card, URL and message-key rotation.",
@@ -78,6 +72,12 @@ def init(
     Asks for anything not given when run on a terminal. Running it again
     completes a partial home and never overwrites existing keys.
     """
+    from rogatory.custody.log import CustodyLog
+    from rogatory.node.home import CONFIG_NAME, NodeHome, read_passphrase
+    from rogatory.node.identity import NodeIdentity
+    from rogatory.node.keys import KeyPurpose, load_signing_key
+    from rogatory.store.database import Database
+
     if home_opt is not None:
         settings.home = home_opt
     existing = settings.home_path() / CONFIG_NAME
@@ -157,6 +157,11 @@ def init(
 @node_app.command("show", epilog="Example: rogatory node show --json")
 def node_show(json_out: JsonOpt = False) -> None:
     """Print the node's identity and the public half of every key."""
+    from rogatory.custody.log import origin_for
+    from rogatory.custody.note import ALG_COSIGNATURE_V1, ALG_ED25519, format_vkey
+    from rogatory.custody.witnessing import witness_name
+    from rogatory.node.keys import KeyPurpose, public_key_bytes, public_keys
+
     home = open_home()
     keys = public_keys(home.keys_dir)
     ident = home.config.identity

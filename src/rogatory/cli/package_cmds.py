@@ -23,9 +23,6 @@ from rogatory.cli.common import (
     passphrase_for,
 )
 from rogatory.errors import IntegrityError, KeyMaterialError, UsageError
-from rogatory.node.keys import KeyPurpose, load_signing_key
-from rogatory.package.card import build_card, fingerprint, load_trust
-from rogatory.package.create import create_package, parse_recipient
 
 package_app = typer.Typer(
     help="Evidence packages: create, send to a peer, import, re-issue, list transfers.",
@@ -43,6 +40,9 @@ def node_card(
     json_out: JsonOpt = False,
 ) -> None:
     """Export this node's signed card (identity, URL, public keys, policy, validity) and print its fingerprint to read out of band."""
+    from rogatory.node.keys import KeyPurpose, load_signing_key
+    from rogatory.package.card import build_card, fingerprint
+
     home = open_home()
     log = open_custody_log(home, open_database(home), signing=False)
     passphrase = passphrase_for(home)
@@ -89,6 +89,9 @@ def package_create(
     json_out: JsonOpt = False,
 ) -> None:
     """Build a signed, age-encrypted evidence package for one recipient, with every item's custody proofs."""
+    from rogatory.node.keys import KeyPurpose, load_signing_key
+    from rogatory.package.create import create_package
+
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db)
@@ -134,7 +137,7 @@ def package_create(
 def _recipient(db: Any, to: str) -> Any:
     """``--to``: a usable peer on the trust list, else an age key, key file or card."""
     from rogatory.exchange.trust import usable_peer
-    from rogatory.package.create import Recipient
+    from rogatory.package.create import Recipient, parse_recipient
     from rogatory.store.schema import PeerRow
 
     if not to.startswith("age1") and not Path(to).exists():
@@ -194,6 +197,7 @@ def verify(
     json_out: JsonOpt = False,
 ) -> None:
     """Verify a package offline: signatures, every byte, every custody event; no network, no node needed."""
+    from rogatory.package.card import load_trust
     from rogatory.package.verify import verify_package
 
     if not package.is_file():
@@ -307,6 +311,7 @@ def package_import(
 ) -> None:
     """Verify a package with this node's key and bring its items in with their foreign custody history."""
     from rogatory.node.keys import load_age_identity
+    from rogatory.package.card import load_trust
     from rogatory.package.importer import import_package
 
     home = open_home()
@@ -359,7 +364,9 @@ def package_reissue(
     json_out: JsonOpt = False,
 ) -> None:
     """Re-encrypt a received package for a court or the defence; the sender's signatures stay verifiable."""
-    from rogatory.node.keys import load_age_identity
+    from rogatory.node.keys import KeyPurpose, load_age_identity, load_signing_key
+    from rogatory.package.card import load_trust
+    from rogatory.package.create import parse_recipient
     from rogatory.package.reissue import reissue_package
 
     home = open_home()

@@ -18,10 +18,7 @@ from rogatory.cli.common import (
     passphrase_for,
     table,
 )
-from rogatory.custody.witnessing import WitnessService, add_witness, forks, trust_log
 from rogatory.errors import UsageError
-from rogatory.node.keys import KeyPurpose, load_signing_key
-from rogatory.store.schema import WitnessedLogRow, WitnessRow
 
 witness_app = typer.Typer(
     help="Witnesses: who cosigns this log, and whose logs this node cosigns.", no_args_is_help=True
@@ -47,6 +44,8 @@ def witness_add(
     json_out: JsonOpt = False,
 ) -> None:
     """Ask a partner's witness to cosign this node's checkpoints."""
+    from rogatory.custody.witnessing import add_witness
+
     db = open_database(open_home())
     add_witness(db, name, vkey, url)
     if json_out:
@@ -68,6 +67,8 @@ def witness_trust(
     json_out: JsonOpt = False,
 ) -> None:
     """Cosign a partner's log: accept its checkpoints signed by these keys."""
+    from rogatory.custody.witnessing import trust_log
+
     db = open_database(open_home())
     trust_log(db, origin, vkey)
     if json_out:
@@ -79,6 +80,9 @@ def witness_trust(
 @witness_app.command("list", epilog="Example: rogatory witness list --json")
 def witness_list(json_out: JsonOpt = False) -> None:
     """List this log's witnesses and the partner logs this node witnesses."""
+    from rogatory.custody.witnessing import forks
+    from rogatory.store.schema import WitnessedLogRow, WitnessRow
+
     db = open_database(open_home())
     with db.session() as s:
         mine = [
@@ -143,10 +147,12 @@ def serve(
 
     import uvicorn
 
+    from rogatory.custody.witnessing import WitnessService
     from rogatory.exchange.client import witness_client_for
     from rogatory.exchange.node import FederationNode
     from rogatory.exchange.tls import server_context
     from rogatory.exchange.trust import list_peers, peer_problem
+    from rogatory.node.keys import KeyPurpose, load_signing_key
     from rogatory.server.app import create_app
     from rogatory.server.federation import TrustStore, peer_cert_http_protocol
 

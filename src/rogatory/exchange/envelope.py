@@ -36,7 +36,6 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import pyrage
@@ -48,6 +47,8 @@ from joserfc.util import urlsafe_b64decode
 
 from rogatory.custody.events import canonical_json
 from rogatory.errors import MessageRefusedError, UsageError
+from rogatory.exchange.codes import HandlingCode as HandlingCode  # re-exported
+from rogatory.exchange.codes import MessageType as MessageType  # re-exported
 
 JWS_ALG = "Ed25519"
 JWS_TYP = "rogatory-message+jws"
@@ -59,36 +60,6 @@ MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
 DEFAULT_TTL = dt.timedelta(days=7)
 """A message's lifetime unless the sender sets one (Directive 2023/977's longest reply time)."""
 _ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
-
-
-class MessageType(StrEnum):
-    """What a message is."""
-
-    REQUEST = "request"
-    RESPONSE = "response"
-    ACKNOWLEDGEMENT = "acknowledgement"
-    ALERT = "alert"
-    PACKAGE_OFFER = "package-offer"
-    HIT_QUERY = "hit-query"
-
-
-class HandlingCode(StrEnum):
-    """SIENA handling codes (Europol): what the recipient may do with the content."""
-
-    H0 = "H0"
-    H1 = "H1"
-    H2 = "H2"
-    H3 = "H3"
-
-    @property
-    def meaning(self) -> str:
-        """The code's meaning in one line."""
-        return {
-            "H0": "may be used for any purpose, including in court",
-            "H1": "not to be used in court without the sender's consent",
-            "H2": "not to be disseminated further without the sender's consent",
-            "H3": "other restrictions, stated in the message",
-        }[self.value]
 
 
 def utc_text(value: dt.datetime) -> str:
