@@ -95,3 +95,20 @@ def test_help_and_version_load_no_heavy_module(argv: list[str]) -> None:
     assert code == 0
     assert "rogatory.cli.main" in modules
     assert heavy(modules) == []
+
+
+def test_offline_verification_loads_no_database() -> None:
+    """``rogatory verify`` needs no node: its module must not bring in the database stack."""
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys, rogatory.package.verify; print(json.dumps(sorted(sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules = set(json.loads(res.stdout.splitlines()[-1]))
+    database = ("sqlalchemy", "alembic", "rogatory.store", "rogatory.custody.log")
+    assert [d for d in database if any(m == d or m.startswith(d + ".") for m in modules)] == []

@@ -68,6 +68,7 @@ from rogatory.evidence.hashing import (
     digest_stream,
     hash_constructor,
 )
+from rogatory.evidence.listing import listing_digest, listing_line
 from rogatory.store.database import Database
 from rogatory.store.schema import CaseRow, EvidenceFileRow, EvidenceItemRow, IntakeRunRow
 
@@ -915,25 +916,6 @@ def _hash_named(plans: list[_Plan], hashing: _Hashing) -> None:
 # ---------------------------------------------------------------- recording
 
 
-def _listing_line(kind: str, relpath: str, value: str, size: int) -> str:
-    return f"{kind}\0{relpath}\0{value}\0{size}\n"
-
-
-def listing_digest(entries: Sequence[Any]) -> str:
-    """SHA-256 (hex) identifying a multi-file item by its file list.
-
-    Over the entries sorted by ``relpath``, the UTF-8 bytes of one line each:
-    ``<kind> NUL <relpath> NUL <sha256 hex | link target | ""> NUL <size> LF``.
-    Documented in docs/EVIDENCE.md so that anyone can recompute it.
-    """
-    h = hashlib.sha256()
-    for e in sorted(entries, key=lambda x: x.relpath):
-        third = e.sha256 if hasattr(e, "sha256") else e.digests.get("sha256")
-        value = third or e.link_target or ""
-        h.update(_listing_line(e.kind, e.relpath, value, e.size).encode())
-    return h.hexdigest()
-
-
 def _item_digests(plan: _Plan) -> dict[str, str]:
     contents = [e for e in plan.entries if e.digests]
     if plan.kind in ("file", "device", "fifo") or (plan.kind == "ewf" and len(plan.entries) == 1):
@@ -1087,7 +1069,7 @@ class _TreeListing:
             else:
                 digests = self.no_digests
                 value = e.link_target or ""
-            lines.append(_listing_line(e.kind, e.relpath, value, e.size))
+            lines.append(listing_line(e.kind, e.relpath, value, e.size))
             rows.append(
                 (item_id, e.relpath, e.kind, e.size, e.mode, e.mtime_ns, e.link_target, *digests)
             )

@@ -19,7 +19,8 @@ from rogatory.errors import NotFoundError, RogatoryError, UsageError
 from rogatory.evidence import ewf
 from rogatory.evidence.blobstore import BlobStore
 from rogatory.evidence.hashing import digest_stream
-from rogatory.evidence.intake import item_label, listing_digest, parse_item_id
+from rogatory.evidence.intake import item_label, parse_item_id
+from rogatory.evidence.listing import listing_digest
 from rogatory.store.schema import EvidenceFileRow, EvidenceItemRow
 
 DIGESTS = ("sha256", "sha1", "md5", "blake3")

@@ -27,13 +27,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from rogatory.custody.disclosure import node_policy
 from rogatory.custody.events import canonical_json
-from rogatory.custody.log import CustodyLog
 from rogatory.custody.note import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
@@ -42,10 +40,11 @@ from rogatory.custody.note import (
     parse_vkey,
 )
 from rogatory.custody.policy import Policy
-from rogatory.custody.witnessing import witness_name
 from rogatory.errors import NoteError, UsageError
-from rogatory.node.home import NodeHome
-from rogatory.node.keys import TLS_CERT, KeyPurpose, public_keys, retired_signing_keys
+
+if TYPE_CHECKING:  # building a card needs the node; verifying with one must not (no database)
+    from rogatory.custody.log import CustodyLog
+    from rogatory.node.home import NodeHome
 
 CARD_FORMAT = "rogatory-node-card/v1"
 DEFAULT_VALIDITY_DAYS = 365
@@ -107,6 +106,10 @@ def build_card(
         UsageError: ``valid_days`` out of range.
         KeyMaterialError: a retired key cannot be unlocked.
     """
+    from rogatory.custody.disclosure import node_policy
+    from rogatory.custody.witnessing import witness_name
+    from rogatory.node.keys import TLS_CERT, KeyPurpose, public_keys, retired_signing_keys
+
     if not 1 <= valid_days <= 3650:
         raise UsageError("a card is valid for 1 to 3650 days", "pass --valid-days 365, say")
     ident = home.config.identity

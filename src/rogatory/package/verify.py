@@ -50,7 +50,7 @@ from rogatory.custody.policy import Policy
 from rogatory.custody.tlogproof import TlogProof, check_proof
 from rogatory.errors import IntegrityError, NoteError, ProofError, RogatoryError, UsageError
 from rogatory.evidence.hashing import BLOCK_SIZE, DigestWorkers, FileDigest, digest_bytes
-from rogatory.evidence.intake import listing_digest
+from rogatory.evidence.listing import listing_digest
 from rogatory.package import agefile, layout
 from rogatory.package.card import TrustedSender
 from rogatory.package.report_model import CheckResult, CustodyStep, ItemReport, PackageReport
