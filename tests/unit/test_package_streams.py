@@ -13,7 +13,7 @@ import pytest
 
 from rogatory.errors import IntegrityError
 from rogatory.evidence.hashing import DigestWorkers, FileDigest
-from rogatory.package import agefile, layout, verify
+from rogatory.package import agefile, layout, writebehind
 from rogatory.package.create import Recipient, _PackageWriter, encrypt_checked, encrypt_into
 from rogatory.package.verify import IN_MEMORY_PAYLOAD, decrypt_payload
 
@@ -200,7 +200,7 @@ def test_a_package_cut_inside_a_payload_span_is_truncated(tmp_path: Path) -> Non
 def test_staged_plaintext_is_written_whole_past_the_write_back_step(
     tmp_path: Path, ident: pyrage.x25519.Identity, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(verify, "WRITEBACK_STEP", 1 << 20)
+    monkeypatch.setattr(writebehind, "WRITE_BEHIND_STEP", 1 << 20)
     data = os.urandom(IN_MEMORY_PAYLOAD + 5 * (1 << 20) + 3)
     plain = tmp_path / "plain.bin"
     plain.write_bytes(data)
@@ -208,3 +208,26 @@ def test_staged_plaintext_is_written_whole_past_the_write_back_step(
     target = tmp_path / "staged"
     _, n = decrypt_payload(zf, "payload/000000.age", ident, len(data), target)
     assert n == len(data) and target.read_bytes() == data
+
+
+def test_write_behind_file_writes_every_byte_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writebehind, "WRITE_BEHIND_STEP", 1 << 20)
+    data = os.urandom(5 * (1 << 20) + 777)
+    out = writebehind.WriteBehindFile(tmp_path / "w.bin")
+    for i in range(0, len(data), 300_000):
+        assert out.write(memoryview(data)[i : i + 300_000]) == len(data[i : i + 300_000])
+    out.fsync()
+    out.close()
+    out.close()
+    assert (tmp_path / "w.bin").read_bytes() == data and out.written == len(data)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+def test_write_behind_file_reports_a_full_disk() -> None:
+    out = writebehind.WriteBehindFile(Path("/dev/full"))
+    with pytest.raises(OSError) as caught:
+        out.write(b"x" * 4096)
+    out.close()
+    assert caught.value.errno == 28  # ENOSPC

@@ -47,6 +47,7 @@ from rogatory.evidence.records import content_path
 from rogatory.node.home import NodeHome
 from rogatory.package import agefile, layout
 from rogatory.package.card import message_key_name
+from rogatory.package.writebehind import WriteBehindFile
 from rogatory.store.database import Database
 from rogatory.store.schema import CaseRow, EvidenceItemRow
 
@@ -134,7 +135,8 @@ class _PackageWriter:
     byte therefore reaches the file in its final order and is hashed with
     SHA-256 as it is written (no second read of the package). Writing and
     hashing run on two worker threads, so the thread filling the archive only
-    queues blocks (at most ``QUEUE_DEPTH`` MiB each).
+    queues blocks (at most ``QUEUE_DEPTH`` MiB each); the file is a
+    :class:`WriteBehindFile`, so the package does not fill the page cache.
     """
 
     def __init__(self, path: Path) -> None:
@@ -143,14 +145,9 @@ class _PackageWriter:
         Raises:
             OSError: it cannot be created.
         """
-        self.file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in finish/close
-        self.workers = DigestWorkers(["sha256"], [self._write_all])
+        self.file = WriteBehindFile(path)
+        self.workers = DigestWorkers(["sha256"], [self.file.write])
         self.size = 0
-
-    def _write_all(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[self.file.write(view) or 0 :]
 
     def write(self, data: bytes) -> int:
         """Queue ``data`` for writing and hashing; returns its length.
@@ -178,7 +175,7 @@ class _PackageWriter:
             OSError: a write, fsync or close failed.
         """
         sha256 = self.workers.hexdigests()["sha256"]
-        os.fsync(self.file.fileno())
+        self.file.fsync()
         self.file.close()
         return sha256, self.size
 

@@ -27,11 +27,9 @@ computes the package's SHA-256.
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import datetime as dt
 import json
-import os
 import shutil
 import tempfile
 import zipfile
@@ -54,6 +52,7 @@ from rogatory.evidence.listing import listing_digest
 from rogatory.package import agefile, layout
 from rogatory.package.card import TrustedSender
 from rogatory.package.report_model import CheckResult, CustodyStep, ItemReport, PackageReport
+from rogatory.package.writebehind import WriteBehindFile
 
 _SAFE_PATH_PARTS = (".", "..", "")
 
@@ -102,7 +101,7 @@ def decrypt_payload(
     every 64 KiB chunk) and decrypted by :class:`agefile.Decryptor` on this
     thread (OpenSSL, GIL released); the plaintext is hashed with
     :data:`ALGORITHMS` on worker threads, one each, and written to ``target``
-    by another if given (see :class:`_StagingFile`). Memory stays constant
+    by another if given (a :class:`WriteBehindFile`). Memory stays constant
     whatever the size. A member of up to :data:`IN_MEMORY_PAYLOAD` bytes is
     handled in one piece.
 
@@ -136,7 +135,7 @@ def decrypt_payload(
         return digest_bytes(plain, ALGORITHMS), len(plain)
     assert zf.filename is not None
     start, length = layout.member_span(zf, name)
-    out = _StagingFile(target) if target is not None else None
+    out = WriteBehindFile(target) if target is not None else None
     try:
         with DigestWorkers(ALGORITHMS, [out.write] if out is not None else []) as workers:
             n = 0
@@ -154,46 +153,6 @@ def decrypt_payload(
     finally:
         if out is not None:
             out.close()
-
-
-WRITEBACK_STEP = 64 << 20
-"""Bytes of staged plaintext after which the kernel is asked to start writing them out."""
-
-
-class _StagingFile:
-    """The staged plaintext of one payload, written front to back by a worker thread.
-
-    Every :data:`WRITEBACK_STEP` bytes it asks the kernel to start writing the
-    range out and to drop it from the page cache (``posix_fadvise`` with
-    ``POSIX_FADV_DONTNEED``, which on Linux starts asynchronous write-back of
-    dirty pages), so the ``fsync`` before an import waits for the tail only,
-    and staging gigabytes does not evict the rest of the page cache.
-    """
-
-    def __init__(self, path: Path) -> None:
-        """Raises: OSError: ``path`` cannot be created."""
-        self.file = open(path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
-        self.written = 0
-        self.advised = 0
-
-    def write(self, data: bytes) -> None:
-        """Write all of ``data``. Raises: OSError: the write failed (e.g. disk full)."""
-        view = memoryview(data)
-        while view:
-            view = view[self.file.write(view) or 0 :]
-        self.written += len(data)
-        if self.written - self.advised >= WRITEBACK_STEP:
-            with contextlib.suppress(OSError, AttributeError):  # advice only; not on every OS
-                os.posix_fadvise(
-                    self.file.fileno(),
-                    self.advised,
-                    self.written - self.advised,
-                    os.POSIX_FADV_DONTNEED,
-                )
-            self.advised = self.written
-
-    def close(self) -> None:
-        self.file.close()
 
 
 def _check_relpath(path: str) -> None:
