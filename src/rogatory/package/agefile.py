@@ -31,7 +31,7 @@ from __future__ import annotations
 import base64
 import hmac
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import bech32
 from cryptography.exceptions import InvalidTag
@@ -154,6 +154,33 @@ def _unb64(text: bytes) -> bytes:
     return raw
 
 
+def _followed_chunks(
+    pending: bytearray, data: bytes | bytearray | memoryview, size: int
+) -> Iterator[bytes | memoryview]:
+    """Cut ``pending + data`` into ``size``-byte chunks; yield each one that more bytes follow.
+
+    Only such a chunk is known not to be the last of a STREAM (the last one is
+    sealed with the last-chunk flag), so the rest, up to one whole chunk, is
+    left in ``pending`` for the next call or the end of the file. A yielded
+    ``memoryview`` is valid until the generator resumes.
+    """
+    view = memoryview(data).cast("B")
+    if pending:
+        take = size - len(pending)
+        if len(view) <= take:
+            pending += view
+            return
+        pending += view[:take]
+        view = view[take:]
+        yield bytes(pending)
+        pending.clear()
+    pos = 0
+    while len(view) - pos > size:
+        yield view[pos : pos + size]
+        pos += size
+    pending += view[pos:]
+
+
 def _nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
@@ -208,29 +235,10 @@ class Encryptor:
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
         """Encrypt what ``data`` completes; returns the chunks sealed so far (may be empty)."""
         assert self._started, "call start() first"
-        view = memoryview(data).cast("B")
-        pending = self._pending
-        seal = self._aead.encrypt
         out = []
-        # The last chunk is kept back: only finish() knows it is the last.
-        if pending:
-            take = CHUNK_SIZE - len(pending)
-            if len(view) <= take:
-                pending += view
-                return b""
-            pending += view[:take]
-            view = view[take:]
-            out.append(seal(_nonce(self._counter, False), bytes(pending), None))
+        for chunk in _followed_chunks(self._pending, data, CHUNK_SIZE):
+            out.append(self._aead.encrypt(_nonce(self._counter, False), chunk, None))
             self._counter += 1
-            pending.clear()
-        pos = 0
-        counter = self._counter
-        while len(view) - pos > CHUNK_SIZE:
-            out.append(seal(_nonce(counter, False), view[pos : pos + CHUNK_SIZE], None))
-            counter += 1
-            pos += CHUNK_SIZE
-        self._counter = counter
-        pending += view[pos:]
         return b"".join(out)
 
     def finish(self) -> bytes:
@@ -454,23 +462,9 @@ class Decryptor:
             )
             data = bytes(buf[NONCE_SIZE:])
             buf.clear()
-        view = memoryview(data).cast("B")
         out: list[bytes] = []
-        # A chunk followed by more bytes is not the last one.
-        if buf:
-            take = ENCRYPTED_CHUNK_SIZE - len(buf)
-            if len(view) <= take:
-                buf += view
-                return b""
-            buf += view[:take]
-            view = view[take:]
-            out.append(self._open_middle(bytes(buf), out))
-            buf.clear()
-        pos = 0
-        while len(view) - pos > ENCRYPTED_CHUNK_SIZE:
-            out.append(self._open_middle(view[pos : pos + ENCRYPTED_CHUNK_SIZE], out))
-            pos += ENCRYPTED_CHUNK_SIZE
-        buf += view[pos:]
+        for chunk in _followed_chunks(buf, data, ENCRYPTED_CHUNK_SIZE):
+            out.append(self._open_middle(chunk, out))
         return b"".join(out)
 
     def _open_middle(self, chunk: memoryview | bytes, released: list[bytes]) -> bytes:
