@@ -218,3 +218,23 @@ def test_key_strings_match_pyrage(key: pyrage.x25519.Identity) -> None:
         agefile.recipient_key(str(key.to_public())).public_bytes(Encoding.Raw, PublicFormat.Raw)
         == pub
     )
+
+
+def test_a_file_fed_one_byte_at_a_time_decrypts(key: pyrage.x25519.Identity) -> None:
+    data = os.urandom(2 * 65536 + 9)
+    f = agefile.encrypt_bytes(data, [str(key.to_public())])
+    dec = agefile.Decryptor([key])
+    got = b"".join(dec.update(f[i : i + 1]) for i in range(len(f))) + dec.finish()
+    assert got == data
+
+
+@pytest.mark.parametrize(
+    "start, why",
+    [(b"PK\x03\x04", "not an age file"), (b"age-encryption.org/v2\n", "unsupported age version")],
+)
+def test_a_file_that_is_not_age_v1_is_refused_at_its_first_bytes(
+    key: pyrage.x25519.Identity, start: bytes, why: str
+) -> None:
+    with pytest.raises(agefile.AgeError, match=why) as caught:
+        agefile.Decryptor([key]).update(start)
+    assert caught.value.kind == "header failure"

@@ -262,27 +262,41 @@ def encrypt_bytes(data: bytes, recipients: Iterable[str]) -> bytes:
 # --- decryption -----------------------------------------------------------
 
 
+def _header_failure(why: str) -> AgeError:
+    return AgeError("header failure", f"the header is malformed ({why})")
+
+
+def _find_header_end(buf: bytes | bytearray, start: int) -> int:
+    """Where the header's ``\n---`` line begins in ``buf``, searching from ``start``; -1 if not yet.
+
+    Raises:
+        AgeError: kind ``"header failure"``: ``buf`` does not start like an age
+            file, or no header end within :data:`MAX_HEADER_SIZE` bytes.
+    """
+    first = VERSION_LINE + b"\n"
+    if buf[: len(first)] != first[: len(buf)]:
+        if bytes(buf[:19]) == b"age-encryption.org/":
+            raise AgeError("header failure", "unsupported age version (not age-encryption.org/v1)")
+        raise _header_failure("not an age file: the first line is not age-encryption.org/v1")
+    end = buf.find(b"\n---", start, MAX_HEADER_SIZE)
+    if end < 0 and len(buf) >= MAX_HEADER_SIZE:
+        raise _header_failure(f"no end within {MAX_HEADER_SIZE} bytes")
+    return end
+
+
 def _parse_header(
-    buf: bytes | bytearray,
+    buf: bytes | bytearray, end: int
 ) -> tuple[list[tuple[list[bytes], bytes]], bytes, bytes, int] | None:
-    """Parse the header at the start of ``buf``.
+    """Parse the header at the start of ``buf``, whose ``\n---`` line starts at ``end``.
 
     Returns:
-        ``None`` if ``buf`` does not yet hold the whole header; else
+        ``None`` if ``buf`` does not yet hold the whole MAC line; else
         (stanzas as (arguments, body), the bytes the MAC covers, the MAC, header length).
 
     Raises:
-        AgeError: kind ``"header failure"``: the header is malformed or too large.
+        AgeError: kind ``"header failure"``: the header is malformed.
     """
-
-    def fail(why: str) -> AgeError:
-        return AgeError("header failure", f"the header is malformed ({why})")
-
-    end = buf.find(b"\n---", 0, MAX_HEADER_SIZE)
-    if end < 0:
-        if len(buf) >= MAX_HEADER_SIZE:
-            raise fail(f"no end within {MAX_HEADER_SIZE} bytes")
-        return None
+    fail = _header_failure
     footer_end = buf.find(b"\n", end + 4, end + 4 + 64)
     if footer_end < 0:
         if len(buf) < end + 4 + 64:
@@ -386,6 +400,8 @@ class Decryptor:
         self._file_key: bytes | None = None
         self._counter = 0
         self._done = False
+        self._header_end = -1
+        self._scan_from = 0
 
     @property
     def header_read(self) -> bool:
@@ -393,7 +409,12 @@ class Decryptor:
         return self._file_key is not None
 
     def _read_header(self) -> bool:
-        parsed = _parse_header(self._buf)
+        if self._header_end < 0:
+            self._header_end = _find_header_end(self._buf, self._scan_from)
+            if self._header_end < 0:
+                self._scan_from = max(0, len(self._buf) - 3)  # no rescans: linear in the header
+                return False
+        parsed = _parse_header(self._buf, self._header_end)
         if parsed is None:
             return False
         stanzas, covered, mac, length = parsed
