@@ -289,3 +289,24 @@ def test_bad_inputs_give_one_line_errors(cli, node: Path, tmp_path: Path) -> Non
     r = cli(*h, "case", "list")
     assert r.code == 1 and "config.toml" in r.stderr and "sha512" in r.stderr
     cfg.write_bytes(saved)
+
+
+@pytest.mark.parametrize(
+    "argv, missing",
+    [
+        (["verify", "--identity", "k", "--trust", "c"], "PACKAGE"),
+        (["package", "import", "--trust", "c"], "PACKAGE"),
+        (["package", "reissue", "--trust", "c", "--to", "x", "--out", "o"], "PACKAGE"),
+        (["evidence", "history"], "ITEM"),
+        (["package", "send", "--to", "p"], "PACKAGE"),
+        (["peer", "add", "--fingerprint", "x"], "CARD_FILE"),
+        (["case", "show"], "REFERENCE"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else v,
+)
+def test_a_missing_argument_is_named_not_an_internal_error(
+    cli, argv: list[str], missing: str
+) -> None:
+    r = cli(*argv)
+    assert r.code == 2, r.stderr
+    assert f"Missing argument '{missing}'" in r.stderr and "internal error" not in r.stderr
