@@ -589,3 +589,60 @@ def test_verify_names_a_missing_key_file_and_warns_without_a_fingerprint(cli, se
     assert "warning: the sender's card was not confirmed with --fingerprint" in " ".join(
         ok.stderr.split()
     )
+
+
+def _exports(cli, home: Path, item: str) -> int:
+    hist = json.loads(cli("--home", str(home), "evidence", "history", item, "--json").stdout)
+    return sum(e["event"]["type"] == "export" for e in hist["events"])
+
+
+def _create(cli, s: Setup, out: Path):  # type: ignore[no-untyped-def]
+    return cli(
+        "--home", str(s.nl), "package", "create", "NL-1", "--item", "EV-000001",
+        "--item", "EV-000002", "--to", str(s.jp_card), "--out", str(out),
+    )  # fmt: skip
+
+
+def test_an_interrupted_create_leaves_no_file_and_no_export_event(
+    cli, setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = setup
+    before = (_exports(cli, s.nl, "EV-000001"), _exports(cli, s.nl, "EV-000002"))
+    calls: list[str] = []
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        calls.append("x")
+        if len(calls) == 2:  # Ctrl-C while the second payload is written
+            raise KeyboardInterrupt
+
+    import rogatory.package.create as create_module
+
+    monkeypatch.setattr(create_module, "encrypt_checked", interrupted)
+    out = s.tmp / "interrupted.rogpkg"
+    r = _create(cli, s, out)
+    assert r.code == 130 and "interrupted" in r.stderr
+    assert not out.exists() and not out.with_name(out.name + ".part").exists()
+    assert (_exports(cli, s.nl, "EV-000001"), _exports(cli, s.nl, "EV-000002")) == before
+    monkeypatch.undo()
+    r = _create(cli, s, out)  # running it again works, with one more export each
+    assert r.code == 0, r.stderr
+    assert (_exports(cli, s.nl, "EV-000001"), _exports(cli, s.nl, "EV-000002")) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
+
+
+def test_a_corrupted_blob_is_not_exported_and_logs_no_export(cli, setup: Setup) -> None:
+    s = setup
+    before = _exports(cli, s.nl, "EV-000002")
+    blobs = sorted((s.nl / "blobs" / "sha256").rglob("*"), key=lambda p: p.stat().st_size)
+    blob = [p for p in blobs if p.is_file()][-1]  # the largest: EV-000002's payload
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    out = s.tmp / "corrupt.rogpkg"
+    r = _create(cli, s, out)
+    assert r.code == 1 and "no longer match their recorded sha256" in r.stderr
+    assert not out.exists() and not out.with_name(out.name + ".part").exists()
+    assert _exports(cli, s.nl, "EV-000002") == before

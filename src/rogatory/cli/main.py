@@ -96,26 +96,30 @@ app.command(
 )(serve)
 
 
+INTERRUPTED = (
+    "interrupted: nothing unfinished was recorded (no half-written item, package or event); "
+    "run the same command again to finish"
+)
+
+
 def run() -> None:
     """Console entry point: exit 0 on success; one actionable line on stderr otherwise."""
     try:
         result = app(standalone_mode=False)
         code = result if isinstance(result, int) else 0
+        if code == 130:  # Typer turns Ctrl-C into Exit(130), returned when not standalone
+            err.print(INTERRUPTED)
     except typer.Exit as exc:
         code = exc.exit_code
-        if code == 130:  # Typer turns Ctrl-C into Exit(130)
-            err.print(
-                "interrupted: items not finished were not recorded; run the same command again to finish"
-            )
+        if code == 130:
+            err.print(INTERRUPTED)
     except RogatoryError as exc:
         if settings.debug:
             raise
         err.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
         code = exc.exit_code
     except KeyboardInterrupt:
-        err.print(
-            "interrupted: items not finished were not recorded; run the same command again to finish"
-        )
+        err.print(INTERRUPTED)
         code = 130
     except Exception as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":

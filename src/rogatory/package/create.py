@@ -351,6 +351,46 @@ To check it with standard tools only:
 """
 
 
+def _record_export(
+    db: Database,
+    log: CustodyLog,
+    rows: list[EvidenceItemRow],
+    node_id: str,
+    actor: Actor,
+    case_reference: str,
+    package_id: str,
+    recipient: Recipient,
+) -> None:
+    """Append one ``export`` custody event per item (ISO/IEC 27037 §5.4.5 transport).
+
+    Raises:
+        CustodyError: the log refuses appends.
+    """
+    now = dt.datetime.now(dt.UTC)
+    with db.session() as s:
+        log.append_in(
+            s,
+            [
+                CustodyEvent(
+                    event_type=EventType.EXPORT,
+                    subject_kind=SubjectKind.EVIDENCE,
+                    subject_id=r.sha256,
+                    node=node_id,
+                    actor=actor,
+                    time=now,
+                    case=case_reference,
+                    purpose=f"evidence package {package_id} for {recipient.label}",
+                    details={
+                        "item": item_label(r.id),
+                        "package": package_id,
+                        "recipient": recipient.age,
+                    },
+                )
+                for r in rows
+            ],
+        )
+
+
 def create_package(
     home: NodeHome,
     db: Database,
@@ -365,8 +405,13 @@ def create_package(
 ) -> PackageSummary:
     """Build a package of ``items`` of a case for ``recipient`` at ``out_path``.
 
-    Writes an ``export`` custody event per item first, checkpoints the log and
-    asks the witnesses to cosign, so the package carries the export too.
+    Streams every payload into ``OUT.part`` first; only then writes an
+    ``export`` custody event per item, checkpoints the log and asks the
+    witnesses to cosign, so the package carries the export too, and an
+    interrupted or failed create (Ctrl-C, a corrupted blob, a full disk while
+    the payloads are written) leaves neither a file nor an export event. The
+    manifest and custody members written after the event are small; should
+    that last step fail, the event names a package that was never completed.
 
     Raises:
         UsageError: no items, an item of another case, or ``out_path`` exists.
@@ -409,39 +454,15 @@ def create_package(
             "offences": list(case.offences),
         }
         actor = Actor(getpass.getuser(), "operator")
-        log.append_in(
-            s,
-            [
-                CustodyEvent(
-                    event_type=EventType.EXPORT,
-                    subject_kind=SubjectKind.EVIDENCE,
-                    subject_id=r.sha256,
-                    node=ident.node_id,
-                    actor=actor,
-                    time=now,
-                    case=case.reference,
-                    purpose=f"evidence package {package_id} for {recipient.label}",
-                    details={
-                        "item": item_label(r.id),
-                        "package": package_id,
-                        "recipient": recipient.age,
-                    },
-                )
-                for r in rows
-            ],
-        )
     warnings: list[str] = []
-    cp, _ = log.publish_checkpoint()
-    for result in collect_cosignatures(log, cp, only_missing=True):
-        if not result.ok:
-            warnings.append(f"witness {result.witness}: {result.outcome}")
 
     total = sum(f.size for r in rows for f in r.files if f.kind == "file")
     if planned is not None:
         planned(total)
     tmp = out_path.with_name(out_path.name + ".part")
     manifest_items: list[dict[str, Any]] = []
-    custody_files: dict[str, bytes] = {POLICY_FILE: node_policy(log, home.config.quorum).encode()}
+    custody_files: dict[str, bytes] = {}
+    files_of: dict[int, list[dict[str, Any]]] = {}
     sums: list[str] = []
     n_events = 0
     sink = _PackageWriter(tmp)
@@ -480,6 +501,19 @@ def create_package(
                         entry["payload"] = name
                         sums.append(f"{f.sha256}  {name.removesuffix('.age')}")
                     files_out.append(entry)
+                files_of[r.id] = files_out
+            # Every payload is in the file: only now is the export recorded (an
+            # interrupted or failed create leaves no export event behind).
+            _record_export(
+                db, log, rows, ident.node_id, actor, case_reference, package_id, recipient
+            )
+            cp, _ = log.publish_checkpoint()
+            for result in collect_cosignatures(log, cp, only_missing=True):
+                if not result.ok:
+                    warnings.append(f"witness {result.witness}: {result.outcome}")
+            custody_files[POLICY_FILE] = node_policy(log, home.config.quorum).encode()
+            for r in rows:
+                files_out = files_of[r.id]
                 proofs = event_proofs(
                     log,
                     [e.idx for e in log.entries_for_subject(f"evidence:{r.sha256}")],
