@@ -570,7 +570,7 @@ def test_reissue_to_a_court_keeps_the_senders_signatures(cli, setup: Setup) -> N
 def test_evidence_list_without_a_case_asks_for_one(cli, setup: Setup) -> None:
     r = cli("--home", str(setup.nl), "evidence", "list")
     assert r.code != 0 and "Traceback" not in r.stderr
-    assert "which case?" in r.stderr and "None" not in r.stderr
+    assert "Missing argument 'CASE'" in r.stderr and "None" not in r.stderr
 
 
 def test_verify_names_a_missing_key_file_and_warns_without_a_fingerprint(cli, setup: Setup) -> None:
@@ -646,3 +646,96 @@ def test_a_corrupted_blob_is_not_exported_and_logs_no_export(cli, setup: Setup) 
     assert r.code == 1 and "no longer match their recorded sha256" in r.stderr
     assert not out.exists() and not out.with_name(out.name + ".part").exists()
     assert _exports(cli, s.nl, "EV-000002") == before
+
+
+def _card_fingerprint(card: Path) -> str:
+    from rogatory.package.card import fingerprint, read_card
+
+    return fingerprint(read_card(card))
+
+
+def test_create_to_a_card_checks_its_fingerprint_and_warns_without_one(cli, setup: Setup) -> None:
+    s = setup
+    base = ["--home", str(s.nl), "package", "create", "NL-1", "--item", "EV-000001"]
+    r = cli(*base, "--to", str(s.jp_card), "--out", str(s.tmp / "a.rogpkg"))
+    assert r.code == 0 and "recipient's card" in r.stderr and "not confirmed" in r.stderr
+    r = cli(
+        *base, "--to", str(s.jp_card), "--fingerprint", _card_fingerprint(s.jp_card),
+        "--out", str(s.tmp / "b.rogpkg"),
+    )  # fmt: skip
+    assert r.code == 0 and "warning" not in r.stderr, r.stderr
+    r = cli(
+        *base, "--to", str(s.jp_card), "--fingerprint", "0" * 40, "--out", str(s.tmp / "c.rogpkg")
+    )
+    assert r.code == 2 and "differs from the one you confirmed" in r.stderr
+    assert not (s.tmp / "c.rogpkg").exists()
+    forged = json.loads(s.jp_card.read_text())
+    forged["keys"]["age"] = str(pyrage.x25519.Identity.generate().to_public())
+    (s.tmp / "forged.card.json").write_text(json.dumps(forged))
+    r = cli(*base, "--to", str(s.tmp / "forged.card.json"), "--out", str(s.tmp / "d.rogpkg"))
+    assert r.code != 0 and not (s.tmp / "d.rogpkg").exists(), "an altered card is refused"
+
+
+def test_a_mistaken_to_file_is_named_never_echoed(cli, setup: Setup) -> None:
+    s = setup
+    secret = s.tmp / "pass.txt"
+    secret.write_text("correct horse battery staple\n")
+    binary = s.tmp / "report.pdf"
+    binary.write_bytes(b"%PDF-1.4\n\x93\x94\xff\x00")
+    base = ["--home", str(s.nl), "package", "create", "NL-1", "--item", "EV-000001"]
+    r = cli(*base, "--to", str(secret), "--out", str(s.tmp / "x.rogpkg"))
+    assert r.code == 2 and "pass.txt" in r.stderr and "horse" not in r.stderr
+    r = cli(*base, "--to", str(binary), "--out", str(s.tmp / "x.rogpkg"))
+    assert r.code == 2 and "binary" in r.stderr and "internal error" not in r.stderr
+
+
+def test_verify_refuses_bad_options_before_any_work(cli, setup: Setup) -> None:
+    s = setup
+    ident = str(jp_identity_file(s))
+    a_file = s.tmp / "not-a-folder.txt"
+    a_file.write_text("x")
+    r = cli(
+        "verify",
+        str(s.package),
+        "--identity",
+        ident,
+        "--trust",
+        str(s.nl_card),
+        "--report",
+        str(a_file),
+    )
+    assert r.code == 2 and "is a file" in r.stderr
+    fp = _card_fingerprint(s.nl_card)
+    r = cli(
+        "verify", str(s.package), "--identity", ident, "--trust", str(s.nl_card),
+        "--fingerprint", fp, "--fingerprint", fp,
+    )  # fmt: skip
+    assert r.code == 2 and "2 --fingerprint values for 1 --trust card" in r.stderr
+    r = cli("verify", str(s.package), "--identity", str(s.jp / "keys"), "--trust", str(s.nl_card))
+    assert r.code != 0 and "is a folder, not a key file" in r.stderr
+
+
+def test_verify_unlocks_a_passphrase_protected_identity(
+    cli, setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = setup
+    ident = load_age_identity(s.jp / "keys", None)
+    protected = s.tmp / "age.key.age"
+    protected.write_bytes(pyrage.passphrase.encrypt((str(ident) + "\n").encode(), "horse-battery"))
+    args = ["verify", str(s.package), "--identity", str(protected), "--trust", str(s.nl_card)]
+    monkeypatch.delenv("ROGATORY_PASSPHRASE", raising=False)
+    monkeypatch.delenv("ROGATORY_PASSPHRASE_FILE", raising=False)
+    r = cli(*args)
+    assert r.code != 0 and "is protected by a passphrase" in r.stderr
+    monkeypatch.setenv("ROGATORY_PASSPHRASE", "wrong")
+    r = cli(*args)
+    assert r.code != 0 and "wrong passphrase" in r.stderr
+    monkeypatch.setenv("ROGATORY_PASSPHRASE", "horse-battery")
+    r = cli(*args)
+    assert r.code == 0, r.stderr
+
+
+def test_import_without_a_fingerprint_warns(cli, setup: Setup) -> None:
+    s = setup
+    r = cli("--home", str(s.jp), "package", "import", str(s.package), "--trust", str(s.nl_card))
+    assert r.code == 0 and "not confirmed with --fingerprint" in " ".join(r.stderr.split())

@@ -21,6 +21,7 @@ from rogatory.cli.common import (
     open_home,
     out,
     passphrase_for,
+    settings,
 )
 from rogatory.errors import IntegrityError, KeyMaterialError, UsageError
 
@@ -86,6 +87,13 @@ def package_create(
     out_file: Annotated[
         Path, typer.Option("--out", help="The package file to write (must not exist).")
     ],
+    fingerprint_opt: Annotated[
+        str | None,
+        typer.Option(
+            "--fingerprint",
+            help="With --to CARD: the card's fingerprint, confirmed with the recipient out of band.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Build a signed, age-encrypted evidence package for one recipient, with every item's custody proofs."""
@@ -96,7 +104,13 @@ def package_create(
     db = open_database(home)
     log = open_custody_log(home, db)
     message_key = load_signing_key(home.keys_dir, KeyPurpose.MESSAGE, passphrase_for(home))
-    recipient = _recipient(db, to)
+    recipient = _recipient(db, to, fingerprint_opt)
+    if recipient.card_fingerprint is not None and not recipient.confirmed:
+        err.print(
+            f"[yellow]warning:[/] the recipient's card {escape(to)} was not confirmed with --fingerprint: "
+            f"the evidence is encrypted to the key in that file; compare its fingerprint "
+            f"{recipient.card_fingerprint} with the recipient's and pass it with --fingerprint"
+        )
     with ProgressBar("packaging", enabled=not json_out) as bar:
         summary = create_package(
             home,
@@ -134,8 +148,9 @@ def package_create(
         err.print(f"[yellow]warning:[/] {escape(w)}")
 
 
-def _recipient(db: Any, to: str) -> Any:
-    """``--to``: a usable peer on the trust list, else an age key, key file or card."""
+def _recipient(db: Any, to: str, fingerprint: str | None = None) -> Any:
+    """``--to``: a usable peer on the trust list, else an age key, key file or card
+    (checked against ``fingerprint`` if given)."""
     from rogatory.exchange.trust import usable_peer
     from rogatory.package.create import Recipient, parse_recipient
     from rogatory.store.schema import PeerRow
@@ -144,25 +159,64 @@ def _recipient(db: Any, to: str) -> Any:
         with db.session() as s:
             known = s.get(PeerRow, to) is not None
         if known:
+            if fingerprint is not None:
+                raise UsageError(
+                    f"{to} is a peer: its card was confirmed when it was added",
+                    "drop --fingerprint",
+                )
             peer = usable_peer(db, to)
             return Recipient(peer.card["keys"]["age"], f"{peer.agency} ({peer.node_id})")
-    return parse_recipient(to)
+    return parse_recipient(to, fingerprint)
+
+
+def _warn_unconfirmed(card: Path, whose: str) -> None:
+    """Say on stderr that a card was trusted without the fingerprint confirmed out of band."""
+    err.print(
+        f"[yellow]warning:[/] {whose} card {escape(str(card))} was not confirmed with --fingerprint: "
+        "the result holds only if that file came to you by a trusted route; compare its "
+        "fingerprint (rogatory node card prints it) with the one the agency published"
+    )
 
 
 def _identity(path: Path) -> pyrage.x25519.Identity:
-    if not path.is_file():
-        raise KeyMaterialError(f"no such key file: {path}", "give the recipient's age key file")
+    """The age identity in the key file ``path``: plain (``AGE-SECRET-KEY-1…``, as
+    ``age-keygen`` writes it) or protected with a passphrase (``age.key.age`` of
+    ``init --protect``; unlocked with --passphrase-file or ROGATORY_PASSPHRASE[_FILE]).
+
+    Raises:
+        KeyMaterialError: no such file, not a key file, or the passphrase is missing or wrong.
+    """
+    from rogatory.node.home import read_passphrase
+
+    hint = "give the recipient's age key file (AGE-SECRET-KEY-1…), e.g. HOME/keys/age.key"
+    if path.is_dir():
+        raise KeyMaterialError(f"{path} is a folder, not a key file", hint)
     try:
-        lines = [
-            ln.strip()
-            for ln in path.read_text().splitlines()
-            if ln.strip().startswith("AGE-SECRET-KEY-1")
-        ]
-        return pyrage.x25519.Identity.from_str(lines[0])
-    except (OSError, IndexError, pyrage.IdentityError):
-        raise KeyMaterialError(
-            f"{path} holds no age identity (AGE-SECRET-KEY-1…)", "give the recipient's age key file"
-        ) from None
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise KeyMaterialError(f"no such key file: {path}", hint) from None
+    except OSError as exc:
+        raise KeyMaterialError(f"cannot read {path} ({exc.strerror})", hint) from None
+    if raw.startswith(b"age-encryption.org/v1\n"):
+        passphrase = read_passphrase(settings.passphrase_file)
+        if not passphrase:
+            raise KeyMaterialError(
+                f"{path} is protected by a passphrase",
+                "set ROGATORY_PASSPHRASE or ROGATORY_PASSPHRASE_FILE, or pass --passphrase-file",
+            )
+        try:
+            raw = pyrage.passphrase.decrypt(raw, passphrase.decode())
+        except pyrage.DecryptError:
+            raise KeyMaterialError(
+                f"cannot unlock {path}: wrong passphrase (or not a passphrase-protected key)",
+                "check the passphrase",
+            ) from None
+    text = raw.decode("utf-8", "replace")
+    keys = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("AGE-SECRET-KEY-1")]
+    try:
+        return pyrage.x25519.Identity.from_str(keys[0])
+    except (IndexError, pyrage.IdentityError):
+        raise KeyMaterialError(f"{path} holds no age identity (AGE-SECRET-KEY-1…)", hint) from None
 
 
 def verify(
@@ -202,8 +256,20 @@ def verify(
 
     if not package.is_file():
         raise UsageError(f"no package file {package}", "check the path")
+    if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
+        raise UsageError(
+            f"--report {report_dir} is a file; it names the folder the reports are written to",
+            "give a folder (it is created if missing)",
+        )
     fps = list(fingerprint_opt or [])
+    if len(fps) > len(trust):
+        raise UsageError(
+            f"{len(fps)} --fingerprint values for {len(trust)} --trust card(s)",
+            "give one --fingerprint per --trust card, in the same order",
+        )
     senders = [load_trust(card, fps[i] if i < len(fps) else None) for i, card in enumerate(trust)]
+    for card in trust[max(1, len(fps)) :]:
+        _warn_unconfirmed(card, "the reissuer's")
     ident = _identity(identity)
     with ProgressBar("verifying", enabled=not json_out) as bar:
         result = verify_package(
@@ -329,6 +395,8 @@ def package_import(
     else:
         assert trust is not None
         sender = load_trust(trust, fingerprint_opt)
+        if fingerprint_opt is None:
+            _warn_unconfirmed(trust, "the sender's")
     result = import_package(
         home, db, log, package, load_age_identity(home.keys_dir, passphrase_for(home)), sender, case
     )
@@ -374,6 +442,8 @@ def package_reissue(
     log = open_custody_log(home, db)
     pw = passphrase_for(home)
     recipient = parse_recipient(to)
+    if fingerprint_opt is None:
+        _warn_unconfirmed(trust, "the sender's")
     package_id, warnings = reissue_package(
         home,
         db,

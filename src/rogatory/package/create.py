@@ -58,57 +58,99 @@ class Recipient:
 
     age: str
     label: str
+    card_fingerprint: str | None = None
+    """The fingerprint of the node card the key came from, if it came from one."""
+    confirmed: bool = True
+    """False for a card not confirmed with an expected fingerprint."""
 
 
-def parse_recipient(text: str) -> Recipient:
+def parse_recipient(text: str, expected_fingerprint: str | None = None) -> Recipient:
     """An ``age1…`` recipient, or a file holding one: a node card, an age
     recipients file, or an age identity file (its public half is used).
 
+    Error messages name the file, never its content (a mistaken ``--to`` may
+    point at a file holding a secret). A node card must carry a valid
+    self-signature; with ``expected_fingerprint`` (confirmed out of band) it
+    must also have that fingerprint.
+
     Raises:
-        UsageError: nothing usable found.
+        UsageError: nothing usable found; an unsigned or altered card; a card
+            whose fingerprint differs; ``expected_fingerprint`` without a card.
     """
     import json
 
+    hint = (
+        "give a peer's node id (see rogatory peer list), an age recipient (age1…), "
+        "a node card (rogatory node card), or an age key file"
+    )
     candidate = text.strip()
     if candidate.startswith("age1"):
         label = candidate
+        source = f"--to {candidate[:12]}…"
     else:
         path = Path(candidate)
+        source = str(path)
         try:
-            content = path.read_text(encoding="utf-8")
+            content = path.read_bytes().decode("utf-8")
         except OSError as exc:
             raise UsageError(
-                f"--to {text!r} is neither an age recipient (age1…) nor a readable file ({exc.strerror})",
-                "give an age recipient, a node card, or an age key file",
+                f"--to {text!r} is not a peer in the trust list, an age recipient (age1…) "
+                f"or a readable file ({exc.strerror})",
+                hint,
+            ) from None
+        except UnicodeDecodeError:
+            raise UsageError(
+                f"{path} is not a node card or an age key file (it is binary)", hint
             ) from None
         if content.lstrip().startswith("{"):
+            from rogatory.package.card import fingerprint, read_card, same_fingerprint
+
             try:
-                card = json.loads(content)
-                candidate, label = card["keys"]["age"], f"{card['agency']} ({card['node_id']})"
-            except (ValueError, KeyError, TypeError):
+                json.loads(content)
+            except ValueError:
                 raise UsageError(
                     f"{path} is not a node card",
                     "give the recipient's card from 'rogatory node card'",
                 ) from None
+            card = read_card(path)
+            fp = fingerprint(card)
+            if expected_fingerprint is not None and not same_fingerprint(expected_fingerprint, fp):
+                raise UsageError(
+                    f"the fingerprint of {path} differs from the one you confirmed",
+                    "the card was altered or is another node's; obtain it again by a trusted route",
+                )
+            return Recipient(
+                card["keys"]["age"],
+                f"{card['agency']} ({card['node_id']})",
+                fp,
+                expected_fingerprint is not None,
+            )
         else:
             lines = [
                 ln.strip() for ln in content.splitlines() if ln.strip() and not ln.startswith("#")
             ]
             if not lines:
-                raise UsageError(f"{path} holds no age key", "")
+                raise UsageError(f"{path} holds no age key", hint)
             if lines[0].startswith("AGE-SECRET-KEY-1"):
                 try:
                     candidate = str(pyrage.x25519.Identity.from_str(lines[0]).to_public())
                 except pyrage.IdentityError:
-                    raise UsageError(f"{path} holds no valid age identity", "") from None
+                    raise UsageError(f"{path} holds no valid age identity", hint) from None
             else:
                 candidate = lines[0]
             label = f"{candidate} (from {path.name})"
+    if expected_fingerprint is not None:
+        raise UsageError(
+            "--fingerprint confirms a node card, but --to is not one",
+            "drop --fingerprint, or give the recipient's node card with --to",
+        )
     try:
         agefile.recipient_key(candidate)
     except agefile.AgeError:
         raise UsageError(
-            f"{candidate!r} is not an age X25519 recipient", "it starts with age1"
+            f"{source} does not hold a valid age X25519 recipient "
+            "(one starts with age1 and has a Bech32 checksum)",
+            hint,
         ) from None
     return Recipient(candidate, label)
 
