@@ -155,9 +155,12 @@ class ProgressBar:
 
     def _describe(self) -> None:
         assert self.progress is not None
-        self.progress.update(
-            self.task, description=f"{self.label} {self.files}/{self.files_total} files"
+        text = (
+            f"{self.label} {self.files}/{self.files_total} files"
+            if self.files_total
+            else self.label
         )
+        self.progress.update(self.task, description=text)
 
 
 def open_custody_log(home: NodeHome, db: Database, *, signing: bool = True) -> CustodyLog:

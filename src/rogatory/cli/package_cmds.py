@@ -397,9 +397,19 @@ def package_import(
         sender = load_trust(trust, fingerprint_opt)
         if fingerprint_opt is None:
             _warn_unconfirmed(trust, "the sender's")
-    result = import_package(
-        home, db, log, package, load_age_identity(home.keys_dir, passphrase_for(home)), sender, case
-    )
+    identity = load_age_identity(home.keys_dir, passphrase_for(home))
+    with ProgressBar("importing", enabled=not json_out) as bar:
+        result = import_package(
+            home,
+            db,
+            log,
+            package,
+            identity,
+            sender,
+            case,
+            progress=bar.advance,
+            planned=lambda total: bar.planned(total, 0),
+        )
     if json_out:
         emit_json(
             {"package_id": result.report.package_id, "case": result.case, "items": result.items}
@@ -444,17 +454,20 @@ def package_reissue(
     recipient = parse_recipient(to)
     if fingerprint_opt is None:
         _warn_unconfirmed(trust, "the sender's")
-    package_id, warnings = reissue_package(
-        home,
-        db,
-        log,
-        load_signing_key(home.keys_dir, KeyPurpose.MESSAGE, pw),
-        load_age_identity(home.keys_dir, pw),
-        load_trust(trust, fingerprint_opt),
-        package,
-        recipient,
-        out_file,
-    )
+    with ProgressBar("reissuing (check, then re-encrypt)", enabled=not json_out) as bar:
+        package_id, warnings = reissue_package(
+            home,
+            db,
+            log,
+            load_signing_key(home.keys_dir, KeyPurpose.MESSAGE, pw),
+            load_age_identity(home.keys_dir, pw),
+            load_trust(trust, fingerprint_opt),
+            package,
+            recipient,
+            out_file,
+            progress=bar.advance,
+            planned=lambda total: bar.planned(total, 0),
+        )
     if json_out:
         emit_json(
             {

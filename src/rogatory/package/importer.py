@@ -16,6 +16,7 @@ import datetime as dt
 import getpass
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,8 @@ def import_package(
     identity: pyrage.x25519.Identity,
     trust: TrustedSender,
     case_reference: str | None = None,
+    progress: Callable[[int], object] | None = None,
+    planned: Callable[[int], object] | None = None,
 ) -> ImportResult:
     """Verify ``path`` and bring its items into the store with their foreign custody history.
 
@@ -69,7 +72,13 @@ def import_package(
     """
     store = BlobStore(home.blob_dir)
     verified = verify_package(
-        path, identity, trust, staging_parent=store.tmp_dir, keep_staging=True
+        path,
+        identity,
+        trust,
+        staging_parent=store.tmp_dir,
+        keep_staging=True,
+        progress=progress,
+        planned=planned,
     )
     report, manifest = verified.report, verified.manifest
     try:

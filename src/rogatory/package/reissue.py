@@ -16,6 +16,7 @@ import getpass
 import os
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pyrage
@@ -46,6 +47,8 @@ def reissue_package(
     path: Path,
     recipient: Recipient,
     out_path: Path,
+    progress: Callable[[int], object] | None = None,
+    planned: Callable[[int], object] | None = None,
 ) -> tuple[str, list[str]]:
     """Re-encrypt ``path`` (addressed to this node) for ``recipient`` at ``out_path``.
 
@@ -60,7 +63,15 @@ def reissue_package(
         raise UsageError(f"{out_path} already exists", "choose a new file name")
     store_tmp = home.blob_dir / "tmp"
     store_tmp.mkdir(parents=True, exist_ok=True)
-    verified = verify_package(path, identity, trust, staging_parent=store_tmp, keep_staging=True)
+    verified = verify_package(
+        path,
+        identity,
+        trust,
+        staging_parent=store_tmp,
+        keep_staging=True,
+        progress=progress,
+        planned=(lambda total: planned(2 * total)) if planned is not None else None,
+    )
     try:
         if not verified.report.ok:
             raise IntegrityError(
@@ -148,7 +159,7 @@ def reissue_package(
                         )
                 for name, staged in sorted(verified.staged.items()):
                     with dst.open(name, "w", force_zip64=True) as w:
-                        encrypt_into(staged, recipient, w, staged.stat().st_size)
+                        encrypt_into(staged, recipient, w, staged.stat().st_size, progress)
                 dst.writestr(layout.REISSUE, agefile.encrypt_bytes(signed, [recipient.age]))
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
