@@ -739,3 +739,22 @@ def test_import_without_a_fingerprint_warns(cli, setup: Setup) -> None:
     s = setup
     r = cli("--home", str(s.jp), "package", "import", str(s.package), "--trust", str(s.nl_card))
     assert r.code == 0 and "not confirmed with --fingerprint" in " ".join(r.stderr.split())
+
+
+def test_the_court_may_give_the_cards_in_any_order(cli, setup: Setup) -> None:
+    s = setup
+    court_pub = s.tmp / "court.pub"
+    court_pub.write_text(
+        str(pyrage.x25519.Identity.from_str(s.court_key.read_text().strip()).to_public()) + "\n"
+    )
+    out = s.tmp / "for-court.rogpkg"
+    r = cli(
+        "--home", str(s.jp), "package", "reissue", str(s.package), "--trust", str(s.nl_card),
+        "--to", str(court_pub), "--out", str(out),
+    )  # fmt: skip
+    assert r.code == 0, r.stderr
+    for cards in ([s.nl_card, s.jp_card], [s.jp_card, s.nl_card]):
+        args = [a for c in cards for a in ("--trust", str(c))]
+        r = cli("verify", str(out), "--identity", str(s.court_key), *args, "--json")
+        assert r.code == 0, r.stderr
+        assert json.loads(r.stdout)["sender"]["node_id"] == "nl.police-cybercrime"

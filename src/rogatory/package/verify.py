@@ -179,6 +179,15 @@ class Verified:
     staged: dict[str, Path]  # payload member name -> staged plaintext file
 
 
+def _claimed_sender(note: bytes) -> str | None:
+    """The sender node id a manifest note claims, unverified; None if unreadable."""
+    try:
+        claimed = json.loads(split_note(note)[0])["sender"]["node_id"]
+    except (NoteError, ValueError, KeyError, TypeError):
+        return None
+    return claimed if isinstance(claimed, str) else None
+
+
 def _decrypt_small(zf: zipfile.ZipFile, name: str, identity: X25519PrivateKey) -> bytes:
     """A small member (envelope, statement), decrypted in memory.
 
@@ -291,9 +300,10 @@ def _verify(
             note = _decrypt_small(zf, layout.ENVELOPE, key)
         except agefile.NoMatchError:
             raise UsageError(
-                "this package is not addressed to your key: the envelope does not decrypt with --identity "
+                "this package is not addressed to your key: its envelope does not decrypt with it "
                 f"(its README names the recipient: {layout.readme_recipient(zf) or 'unknown'})",
-                "use the identity of the recipient, or ask the holder to reissue it to you",
+                "verify with the recipient's key (--identity), import it on the recipient's node, "
+                "or ask the holder to reissue it to you",
             ) from None
         except agefile.AgeError as exc:
             raise IntegrityError(
@@ -303,6 +313,14 @@ def _verify(
         checks.append(
             CheckResult("decryption", True, "the manifest decrypted with the recipient's age key")
         )
+        # The --trust cards may come in any order: check the signature with the card
+        # of the sender the manifest names (an unverified claim, used only to choose
+        # among cards the verifier trusts; the signature decides).
+        named_sender = _claimed_sender(note)
+        chosen = next((t for t in trusts if t.node_id == named_sender), trust)
+        if chosen is not trust:
+            trust = chosen
+            report.trust_basis = trust.basis
         try:
             opened = open_note(note, list(trust.message_verifiers or [trust.message_verifier]))
             manifest = json.loads(opened.text)
