@@ -758,3 +758,65 @@ def test_the_court_may_give_the_cards_in_any_order(cli, setup: Setup) -> None:
         r = cli("verify", str(out), "--identity", str(s.court_key), *args, "--json")
         assert r.code == 0, r.stderr
         assert json.loads(r.stdout)["sender"]["node_id"] == "nl.police-cybercrime"
+
+
+FORGED_NOTES = {
+    "garbage": b"\x00\xff not a note at all",
+    "not utf-8": b"\xff\xfe\xfd\n\n\xe2\x80\x94 sig AAAA\n",
+    "json list": b"[1, 2, 3]\n\n\xe2\x80\x94 nobody AAAAAAAA\n",
+    "json string": b'"hello"\n\n\xe2\x80\x94 nobody AAAAAAAA\n',
+    "sender a list": b'{"sender": [1], "package_id": "x"}\n\n\xe2\x80\x94 nobody AAAAAAAA\n',
+    "node id a dict": b'{"sender": {"node_id": {"a": 1}}}\n\n\xe2\x80\x94 nobody AAAAAAAA\n',
+    "empty": b"",
+    "deep json": b"[" * 100000 + b"]" * 100000 + b"\n\n\xe2\x80\x94 nobody AAAAAAAA\n",
+}
+
+
+@pytest.mark.parametrize("note", list(FORGED_NOTES.values()), ids=list(FORGED_NOTES))
+def test_a_forged_envelope_fails_the_signature_check_not_the_program(
+    cli, setup: Setup, note: bytes
+) -> None:
+    """age does not authenticate the sender: anyone who knows the recipient's key
+    (its README names it) can put any envelope in a package."""
+    recipient = load_age_identity(setup.jp / "keys", None).to_public()
+    bad = rebuild(
+        setup,
+        setup.tmp / "forged.rogpkg",
+        replace={layout.ENVELOPE: pyrage.encrypt(note, [recipient])},
+    )
+    r = cli(
+        "verify",
+        str(bad),
+        "--identity",
+        str(jp_identity_file(setup)),
+        "--trust",
+        str(setup.nl_card),
+    )
+    assert r.code == 1 and "internal error" not in r.stderr, r.stderr
+    assert "manifest signature" in r.stderr
+    import_fails(cli, setup, bad, "manifest signature")
+
+
+def test_an_unsigned_manifest_cannot_write_to_the_terminal(cli, setup: Setup) -> None:
+    recipient = load_age_identity(setup.jp / "keys", None).to_public()
+    hostile = {
+        "sender": {"node_id": "nl.police\x1b[32m\n  ✓ manifest signature: OK\x1b]0;owned\x07"},
+        "package_id": "p\x1b[2J",
+    }
+    # JSON escapes (\u001b) decode to real control characters: the attack a parser lets through
+    note = json.dumps(hostile).encode() + b"\n\n\xe2\x80\x94 nobody AAAAAAAA\n"
+    bad = rebuild(
+        setup,
+        setup.tmp / "inject.rogpkg",
+        replace={layout.ENVELOPE: pyrage.encrypt(note, [recipient])},
+    )
+    r = cli(
+        "verify",
+        str(bad),
+        "--identity",
+        str(jp_identity_file(setup)),
+        "--trust",
+        str(setup.nl_card),
+    )
+    assert r.code == 1 and "claims (unverified) to come from nl.police?[32m?" in r.stderr
+    assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr

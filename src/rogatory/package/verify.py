@@ -179,12 +179,29 @@ class Verified:
     staged: dict[str, Path]  # payload member name -> staged plaintext file
 
 
+_CONTROL = dict.fromkeys([*range(0, 32), 127, *range(128, 160)], "?")
+
+
+def _printable(text: object, limit: int = 200) -> str:
+    """``text`` from an unauthenticated source, safe to print: control characters
+    (terminal escapes, newlines) become ``?``, and it is cut at ``limit`` characters."""
+    out = str(text).translate(_CONTROL)
+    return out if len(out) <= limit else out[:limit] + "…"
+
+
+def _unverified_manifest(note: bytes) -> dict[str, Any]:
+    """The manifest a note claims, unverified and never trusted: {} if it is not a JSON object."""
+    try:
+        parsed = json.loads(split_note(note)[0])
+    except (NoteError, ValueError, RecursionError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def _claimed_sender(note: bytes) -> str | None:
     """The sender node id a manifest note claims, unverified; None if unreadable."""
-    try:
-        claimed = json.loads(split_note(note)[0])["sender"]["node_id"]
-    except (NoteError, ValueError, KeyError, TypeError):
-        return None
+    sender = _unverified_manifest(note).get("sender")
+    claimed = sender.get("node_id") if isinstance(sender, dict) else None
     return claimed if isinstance(claimed, str) else None
 
 
@@ -335,14 +352,13 @@ def _verify(
             if witness_note is not None:
                 checks.append(witness_note)
         except (NoteError, ValueError) as exc:
-            msg = exc.message if isinstance(exc, RogatoryError) else str(exc)
-            text, _ = split_note(note)
-            manifest = json.loads(text)
-            claimed = manifest.get("sender", {}) if isinstance(manifest, dict) else {}
+            msg = _printable(exc.message if isinstance(exc, RogatoryError) else str(exc))
+            unverified = _unverified_manifest(note)
+            claimed = unverified.get("sender")
             claimed_id = claimed.get("node_id") if isinstance(claimed, dict) else None
             advice = (
-                f" The package claims (unverified) to come from {claimed_id}: if you expected that "
-                f"sender, give {claimed_id}'s node card with --trust, confirmed by its fingerprint."
+                f" The package claims (unverified) to come from {_printable(claimed_id)}: if you "
+                f"expected that sender, give its node card with --trust, confirmed by its fingerprint."
                 if isinstance(claimed_id, str) and claimed_id != trust.node_id
                 else " Check that the card given with --trust is the sender's current card."
             )
@@ -353,9 +369,9 @@ def _verify(
                     f"the manifest is NOT signed by the trusted key of {trust.node_id}: {msg}.{advice}",
                 )
             )
-            report.package_id = str(manifest.get("package_id", ""))
+            report.package_id = _printable(str(unverified.get("package_id", "")))
             report.package_sha256 = _package_sha256(package_digest)
-            return Verified(report, manifest, None, {})
+            return Verified(report, unverified, None, {})
         report.package_id = manifest["package_id"]
         report.created_at = manifest["created_at"]
         report.sender = {k: str(v) for k, v in manifest["sender"].items()}
