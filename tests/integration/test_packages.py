@@ -260,6 +260,37 @@ def test_standard_tools_can_check_a_package(setup: Setup) -> None:
 # ------------------------------------------------------------ bad packages
 
 
+def standard_members(manifest: dict[str, Any]) -> dict[str, bytes]:
+    """SHA256SUMS and custody.tar (plaintext) as create writes them for ``manifest``."""
+    import io
+    import tarfile
+
+    from rogatory.custody.events import commitment
+
+    sums = [
+        f"{f['sha256']}  {f['payload'].removesuffix('.age')}"
+        for it in manifest["items"]
+        for f in it["files"]
+        if f["payload"]
+    ]
+    files = {"policy.tlog-policy": manifest["policy"].encode()}
+    for it in manifest["items"]:
+        for ev in it["custody"]["events"]:
+            stem, salt = f"event-{ev['index']}", bytes.fromhex(ev["salt"])
+            statement = base64.b64decode(ev["statement"])
+            files[f"{stem}.statement"] = statement
+            files[f"{stem}.salt"] = (salt.hex() + "\n").encode()
+            files[f"{stem}.leaf"] = commitment(salt, statement)
+            files[f"{stem}.tlog-proof"] = base64.b64decode(ev["tlog_proof"])
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return {layout.SUMS: ("\n".join(sums) + "\n").encode(), layout.CUSTODY: buf.getvalue()}
+
+
 def rebuild(
     s: Setup,
     out: Path,
@@ -273,6 +304,7 @@ def rebuild(
     """Copy the package, optionally re-signing an edited manifest (as an insider with the sender's key)."""
     jp_ident = load_age_identity(s.jp / "keys", None)
     recipient = jp_ident.to_public()
+    edited: dict[str, Any] | None = None
     with zipfile.ZipFile(s.package) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
         for info in src.infolist():
             if info.filename == drop:
@@ -280,11 +312,15 @@ def rebuild(
             data = src.read(info.filename)
             if replace and info.filename in replace:
                 data = replace[info.filename]
+            elif edited is not None and info.filename in (layout.SUMS, layout.CUSTODY):
+                # an insider who re-signs the manifest keeps the standard-tools members in step
+                data = pyrage.encrypt(standard_members(edited)[info.filename], [recipient])
             if info.filename == layout.ENVELOPE and (edit_manifest or signer_key):
                 note = pyrage.decrypt(data, [jp_ident])
                 manifest = json.loads(note.decode().split("\n\n")[0])
                 if edit_manifest:
                     edit_manifest(manifest)
+                    edited = manifest
                 key = signer_key or load_signing_key(s.nl / "keys", KeyPurpose.MESSAGE, None)
                 signed = sign_note(
                     canonical_json(manifest).decode() + "\n",
@@ -820,3 +856,36 @@ def test_an_unsigned_manifest_cannot_write_to_the_terminal(cli, setup: Setup) ->
     )
     assert r.code == 1 and "claims (unverified) to come from nl.police?[32m?" in r.stderr
     assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
+
+
+def test_bytes_before_or_after_the_archive_are_refused(cli, setup: Setup) -> None:
+    raw = setup.package.read_bytes()
+    for name, data, needle in (
+        ("prefixed", b"\0" * 1000 + raw, "bytes before its first member"),
+        ("suffixed", raw + b"junk" * 25, "bytes after its end record"),
+    ):
+        bad = setup.tmp / f"{name}.rogpkg"
+        bad.write_bytes(data)
+        import_fails(cli, setup, bad, needle, "check: structure")
+
+
+def test_a_member_name_with_a_trailing_newline_is_unexpected(cli, setup: Setup) -> None:
+    bad = rebuild(
+        setup,
+        setup.tmp / "newline.rogpkg",
+        extra_members={"payload/000009.age\n": (b"x", zipfile.ZIP_STORED)},
+    )
+    import_fails(cli, setup, bad, "unexpected member")
+
+
+@pytest.mark.parametrize("member", [layout.SUMS, layout.CUSTODY])
+def test_standard_tools_members_must_match_the_manifest(cli, setup: Setup, member: str) -> None:
+    recipient = load_age_identity(setup.jp / "keys", None).to_public()
+    forged = rebuild(
+        setup,
+        setup.tmp / "forged.rogpkg",
+        replace={member: pyrage.encrypt(b"garbage\n", [recipient])},
+    )
+    import_fails(cli, setup, forged, "standard-tools members")
+    missing = rebuild(setup, setup.tmp / "missing.rogpkg", drop=member)
+    import_fails(cli, setup, missing, "standard-tools members", f"lacks {member}")

@@ -27,12 +27,11 @@ from rogatory.custody.events import commitment
 from rogatory.custody.history import cosigned_checkpoints, required_cosignatures
 from rogatory.custody.log import CustodyLog
 from rogatory.custody.note import open_note
+from rogatory.custody.policy import POLICY_FILE as POLICY_FILE  # re-exported
 from rogatory.custody.policy import Policy
 from rogatory.custody.tlogproof import CheckedProof, TlogProof, check_proof
 from rogatory.errors import CustodyError, NoteError
 from rogatory.store.schema import LogKeyRow, WitnessRow
-
-POLICY_FILE = "policy.tlog-policy"
 
 
 def node_policy(log: CustodyLog, quorum: str) -> str:

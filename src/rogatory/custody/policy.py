@@ -37,6 +37,7 @@ from rogatory.errors import NoteError
 
 __all__ = [
     "KEYWORDS",
+    "POLICY_FILE",
     "Policy",
     "PolicyLog",
     "PolicyWitness",
@@ -53,6 +54,9 @@ KEYWORDS = frozenset({"log", "witness", "group", "quorum", "any", "all", "none"}
 _WS = re.compile(r"[ \t]+")
 _THRESHOLD = re.compile(r"[0-9]+")
 _HINT = "see https://c2sp.org/tlog-policy for the policy file format"
+
+POLICY_FILE = "policy.tlog-policy"
+"""File name of a tlog-policy beside its proofs (in custody.tar and ``log prove`` output)."""
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,8 @@ def open_package(path: Path) -> zipfile.ZipFile:
     Raises:
         IntegrityError: not a ZIP (or truncated), an unexpected member name (path
             traversal, absolute paths, extra files), a compressed or encrypted
-            member, a missing envelope, or an oversized envelope.
+            member, bytes before the first member or after the end record (no
+            comment allowed), a missing envelope, or an oversized envelope.
     """
     try:
         zf = zipfile.ZipFile(path)
@@ -79,7 +80,7 @@ def open_package(path: Path) -> zipfile.ZipFile:
     names = set()
     for info in zf.infolist():
         name = info.filename
-        if name not in (README, ENVELOPE, SUMS, CUSTODY, REISSUE) and not PAYLOAD.match(name):
+        if name not in (README, ENVELOPE, SUMS, CUSTODY, REISSUE) and not PAYLOAD.fullmatch(name):
             zf.close()
             raise IntegrityError(
                 f"the package contains an unexpected member {name!r} (check: structure)",
@@ -102,11 +103,27 @@ def open_package(path: Path) -> zipfile.ZipFile:
             raise IntegrityError(f"the package contains {name} twice (check: structure)", "")
         names.add(name)
         limit = MAX_ENVELOPE if name == ENVELOPE else MAX_SMALL_MEMBER
-        if not PAYLOAD.match(name) and info.file_size > limit:
+        if not PAYLOAD.fullmatch(name) and info.file_size > limit:
             zf.close()
             raise IntegrityError(
                 f"package member {name} is {info.file_size} bytes, over the {limit}-byte limit", ""
             )
+    if zf.infolist() and min(i.header_offset for i in zf.infolist()) != 0:
+        zf.close()
+        raise IntegrityError(
+            f"{path.name} has bytes before its first member (check: structure)",
+            "the package was altered; nothing was extracted",
+        )
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        fh.seek(max(0, fh.tell() - 22))
+        tail = fh.read(22)
+    if len(tail) != 22 or tail[:4] != b"PK\x05\x06" or tail[20:22] != b"\0\0":
+        zf.close()
+        raise IntegrityError(
+            f"{path.name} has bytes after its end record (check: structure)",
+            "the package was altered or is damaged; nothing was extracted",
+        )
     if ENVELOPE not in names:
         zf.close()
         raise IntegrityError(

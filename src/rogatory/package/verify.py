@@ -29,8 +29,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import io
 import json
 import shutil
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
@@ -44,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from rogatory import __version__
 from rogatory.custody.events import commitment
 from rogatory.custody.note import open_note, split_note
-from rogatory.custody.policy import Policy
+from rogatory.custody.policy import POLICY_FILE, Policy
 from rogatory.custody.tlogproof import TlogProof, check_proof
 from rogatory.errors import IntegrityError, NoteError, ProofError, RogatoryError, UsageError
 from rogatory.evidence.hashing import BLOCK_SIZE, DigestWorkers, FileDigest, digest_bytes
@@ -196,6 +198,71 @@ def _unverified_manifest(note: bytes) -> dict[str, Any]:
     except (NoteError, ValueError, RecursionError):
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _check_standard_members(
+    zf: zipfile.ZipFile, identity: X25519PrivateKey, manifest: dict[str, Any]
+) -> CheckResult:
+    """``SHA256SUMS.age`` and ``custody.tar.age`` hold exactly what the signed manifest
+    implies, so a check with standard tools (``sha256sum -c``, a tlog-proof verifier)
+    sees the same facts as Rogatory does."""
+    name = "standard-tools members"
+    for member in (layout.SUMS, layout.CUSTODY):
+        if member not in zf.namelist():
+            return CheckResult(name, False, f"the package lacks {member}")
+    try:
+        sums = _decrypt_small(zf, layout.SUMS, identity)
+        custody = _decrypt_small(zf, layout.CUSTODY, identity)
+    except KeyError as exc:
+        return CheckResult(name, False, f"the package lacks a member ({exc})")
+    except (agefile.AgeError, zipfile.BadZipFile) as exc:
+        why = exc.message if isinstance(exc, RogatoryError) else str(exc)
+        return CheckResult(name, False, f"a standard-tools member does not decrypt intact: {why}")
+    try:
+        lines = [
+            f"{f['sha256']}  {f['payload'].removesuffix('.age')}"
+            for it in manifest["items"]
+            for f in it["files"]
+            if f["payload"] is not None
+        ]
+        expected_custody = {POLICY_FILE: str(manifest["policy"]).encode()}
+        for it in manifest["items"]:
+            for ev in it["custody"]["events"]:
+                statement = base64.b64decode(ev["statement"])
+                salt = bytes.fromhex(ev["salt"])
+                stem = f"event-{int(ev['index'])}"
+                expected_custody[f"{stem}.statement"] = statement
+                expected_custody[f"{stem}.salt"] = (salt.hex() + "\n").encode()
+                expected_custody[f"{stem}.leaf"] = commitment(salt, statement)
+                expected_custody[f"{stem}.tlog-proof"] = base64.b64decode(ev["tlog_proof"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return CheckResult(name, False, f"the manifest's file or event list is malformed ({exc})")
+    if sums != ("\n".join(lines) + "\n").encode():
+        return CheckResult(
+            name, False, f"{layout.SUMS} does not list exactly the payloads the manifest signs"
+        )
+    try:
+        found: dict[str, bytes] = {}
+        with tarfile.open(fileobj=io.BytesIO(custody), mode="r:") as tar:
+            for member in tar:
+                extracted = tar.extractfile(member) if member.isfile() else None
+                if extracted is None:
+                    raise tarfile.TarError(f"{member.name} is not a regular file")
+                found[member.name] = extracted.read()
+    except tarfile.TarError as exc:
+        return CheckResult(name, False, f"{layout.CUSTODY} is not a plain tar of files ({exc})")
+    if found != expected_custody:
+        return CheckResult(
+            name,
+            False,
+            f"{layout.CUSTODY} does not hold exactly the signed custody events, proofs and policy",
+        )
+    return CheckResult(
+        name,
+        True,
+        f"{layout.SUMS} and {layout.CUSTODY} match the signed manifest (for sha256sum -c and "
+        "tlog-proof verifiers)",
+    )
 
 
 def _claimed_sender(note: bytes) -> str | None:
@@ -358,7 +425,8 @@ def _verify(
             claimed_id = claimed.get("node_id") if isinstance(claimed, dict) else None
             advice = (
                 f" The package claims (unverified) to come from {_printable(claimed_id)}: if you "
-                f"expected that sender, give its node card with --trust, confirmed by its fingerprint."
+                f"expected that sender, give {_printable(claimed_id)}'s node card with --trust, "
+                "confirmed by its fingerprint."
                 if isinstance(claimed_id, str) and claimed_id != trust.node_id
                 else " Check that the card given with --trust is the sender's current card."
             )
@@ -383,6 +451,7 @@ def _verify(
                 CheckResult("format", False, f"unknown package format {manifest.get('format')!r}")
             )
         mine = str(identity.to_public())
+        checks.append(_check_standard_members(zf, key, manifest))
         reissue = _check_reissue(zf, key, trusts, manifest, mine, checks)
         if reissue is None:
             checks.append(
@@ -409,7 +478,7 @@ def _verify(
             for f in it["files"]:
                 _check_relpath(f["path"])
                 if f["payload"] is not None:
-                    if not layout.PAYLOAD.match(f["payload"]):
+                    if not layout.PAYLOAD.fullmatch(f["payload"]):
                         raise IntegrityError(
                             f"the manifest names an invalid payload {f['payload']!r}", ""
                         )
