@@ -244,11 +244,11 @@ def _check_standard_members(
     try:
         found: dict[str, bytes] = {}
         with tarfile.open(fileobj=io.BytesIO(custody), mode="r:") as tar:
-            for member in tar:
-                extracted = tar.extractfile(member) if member.isfile() else None
+            for entry in tar:
+                extracted = tar.extractfile(entry) if entry.isfile() else None
                 if extracted is None:
-                    raise tarfile.TarError(f"{member.name} is not a regular file")
-                found[member.name] = extracted.read()
+                    raise tarfile.TarError(f"{entry.name} is not a regular file")
+                found[entry.name] = extracted.read()
     except tarfile.TarError as exc:
         return CheckResult(name, False, f"{layout.CUSTODY} is not a plain tar of files ({exc})")
     if found != expected_custody:
