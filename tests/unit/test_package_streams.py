@@ -231,3 +231,16 @@ def test_write_behind_file_reports_a_full_disk() -> None:
         out.write(b"x" * 4096)
     out.close()
     assert caught.value.errno == 28  # ENOSPC
+
+
+def test_publish_never_replaces_an_existing_file(tmp_path: Path) -> None:
+    final = tmp_path / "p.rogpkg"
+    a, b = writebehind.temporary_path(final), writebehind.temporary_path(final)
+    assert a != b and a.exists() and b.exists() and a.name.endswith(".part")
+    a.write_bytes(b"first")
+    b.write_bytes(b"second")
+    writebehind.publish(a, final)
+    assert final.read_bytes() == b"first" and not a.exists()
+    with pytest.raises(FileExistsError):
+        writebehind.publish(b, final)
+    assert final.read_bytes() == b"first" and b.exists()

@@ -47,7 +47,7 @@ from rogatory.evidence.records import content_path
 from rogatory.node.home import NodeHome
 from rogatory.package import agefile, layout
 from rogatory.package.card import message_key_name
-from rogatory.package.writebehind import WriteBehindFile
+from rogatory.package.writebehind import WriteBehindFile, publish, temporary_path
 from rogatory.store.database import Database
 from rogatory.store.schema import CaseRow, EvidenceItemRow
 
@@ -501,7 +501,7 @@ def create_package(
     total = sum(f.size for r in rows for f in r.files if f.kind == "file")
     if planned is not None:
         planned(total)
-    tmp = out_path.with_name(out_path.name + ".part")
+    tmp = temporary_path(out_path)
     manifest_items: list[dict[str, Any]] = []
     custody_files: dict[str, bytes] = {}
     files_of: dict[int, list[dict[str, Any]]] = {}
@@ -623,7 +623,13 @@ def create_package(
                     tar.addfile(info, io.BytesIO(data))
             zf.writestr(layout.CUSTODY, agefile.encrypt_bytes(buf.getvalue(), [recipient.age]))
         sha256, size = sink.finish()
-        tmp.replace(out_path)
+        try:
+            publish(tmp, out_path)
+        except FileExistsError:
+            raise UsageError(
+                f"{out_path} was created by another run while this package was written",
+                "choose another --out; this package was not kept",
+            ) from None
     except BaseException:
         sink.close()
         tmp.unlink(missing_ok=True)

@@ -34,6 +34,7 @@ from rogatory.package import agefile, layout
 from rogatory.package.card import TrustedSender, message_key_name
 from rogatory.package.create import Recipient, _readme, encrypt_into
 from rogatory.package.verify import verify_package
+from rogatory.package.writebehind import publish, temporary_path
 from rogatory.store.database import Database
 
 
@@ -138,7 +139,7 @@ def reissue_package(
             canonical_json(statement).decode() + "\n",
             [NoteSigner.ed25519(message_key_name(home.config.identity.node_id), message_key)],
         )
-        tmp = out_path.with_name(out_path.name + ".part")
+        tmp = temporary_path(out_path)
         try:
             with (
                 zipfile.ZipFile(path) as src,
@@ -163,7 +164,13 @@ def reissue_package(
                 dst.writestr(layout.REISSUE, agefile.encrypt_bytes(signed, [recipient.age]))
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
-            tmp.replace(out_path)
+            try:
+                publish(tmp, out_path)
+            except FileExistsError:
+                raise UsageError(
+                    f"{out_path} was created by another run while this package was written",
+                    "choose another --out; this package was not kept",
+                ) from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -76,3 +76,45 @@ class WriteBehindFile:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)
+
+
+def temporary_path(final: Path) -> Path:
+    """A new, empty, uniquely named file beside ``final`` (``NAME.XXXXXXXX.part``) to write it in.
+
+    Unique, so two runs writing the same ``final`` never share a temporary file.
+
+    Raises:
+        OSError: the folder is missing or not writable.
+    """
+    import tempfile
+
+    fd, name = tempfile.mkstemp(dir=final.parent, prefix=final.name + ".", suffix=".part")
+    os.close(fd)
+    return Path(name)
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Give the finished file ``tmp`` its name ``final``, never replacing an existing file.
+
+    A hard link makes the name appear atomically and fails if it exists; where
+    the file system has no hard links, the file is renamed after a check.
+
+    Raises:
+        FileExistsError: ``final`` appeared meanwhile (``tmp`` is left in place).
+        OSError: the name could not be made.
+    """
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise
+    except OSError:
+        if final.exists():
+            raise FileExistsError(17, "File exists", str(final)) from None
+        os.replace(tmp, final)
+        return
+    tmp.unlink()
+    fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
