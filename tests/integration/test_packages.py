@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import zipfile
@@ -889,3 +890,44 @@ def test_standard_tools_members_must_match_the_manifest(cli, setup: Setup, membe
     import_fails(cli, setup, forged, "standard-tools members")
     missing = rebuild(setup, setup.tmp / "missing.rogpkg", drop=member)
     import_fails(cli, setup, missing, "standard-tools members", f"lacks {member}")
+
+
+def test_staging_left_by_a_killed_import_is_removed_by_the_next(cli, setup: Setup) -> None:
+    s = setup
+    tmp_dir = s.jp / "blobs" / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    orphan = tmp_dir / "rogatory-staging-999999999-abcd1234"  # no such process
+    orphan.mkdir()
+    (orphan / "payload-000000").write_bytes(b"unverified plaintext")
+    alive = tmp_dir / f"rogatory-staging-{os.getpid()}-live"  # a running process keeps its own
+    alive.mkdir()
+    r = cli("--home", str(s.jp), "package", "import", str(s.package), "--trust", str(s.nl_card))
+    assert r.code == 0, r.stderr
+    assert not orphan.exists() and alive.exists()
+
+
+def test_a_full_disk_while_staging_is_named_not_blamed_on_the_package(
+    cli, setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import rogatory.package.verify as verify_module
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(verify_module, "decrypt_payload", disk_full)
+    before = items_in_store(setup.jp)
+    r = cli(
+        "--home",
+        str(setup.jp),
+        "package",
+        "import",
+        str(setup.package),
+        "--trust",
+        str(setup.nl_card),
+    )
+    assert r.code == 1 and "no space left on the disk" in r.stderr and "not at fault" in r.stderr
+    assert "altered" not in r.stderr
+    assert items_in_store(setup.jp) == before
+    assert not list((setup.jp / "blobs" / "tmp").glob("rogatory-staging-*"))

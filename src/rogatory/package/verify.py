@@ -29,8 +29,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import errno
 import io
 import json
+import os
 import shutil
 import tarfile
 import tempfile
@@ -48,7 +50,14 @@ from rogatory.custody.events import commitment
 from rogatory.custody.note import open_note, split_note
 from rogatory.custody.policy import POLICY_FILE, Policy
 from rogatory.custody.tlogproof import TlogProof, check_proof
-from rogatory.errors import IntegrityError, NoteError, ProofError, RogatoryError, UsageError
+from rogatory.errors import (
+    IntegrityError,
+    NoteError,
+    ProofError,
+    RogatoryError,
+    StorageFullError,
+    UsageError,
+)
 from rogatory.evidence.hashing import BLOCK_SIZE, DigestWorkers, FileDigest, digest_bytes
 from rogatory.evidence.listing import listing_digest
 from rogatory.package import agefile, layout
@@ -155,6 +164,35 @@ def decrypt_payload(
     finally:
         if out is not None:
             out.close()
+
+
+STAGING_PREFIX = "rogatory-staging-"
+"""Staging folders are named ``rogatory-staging-<pid>-<random>``."""
+
+
+def sweep_staging(parent: Path) -> list[Path]:
+    """Delete staging folders in ``parent`` left by runs that were killed.
+
+    A folder is removed when the process named in it no longer exists: its
+    plaintext was never verified and must not linger (nor fill the disk). A
+    folder of a running process, or without a process id, is left alone.
+
+    Returns:
+        The folders removed.
+    """
+    removed: list[Path] = []
+    for folder in parent.glob(f"{STAGING_PREFIX}*"):
+        pid_text = folder.name.removeprefix(STAGING_PREFIX).split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except (PermissionError, OverflowError):
+            continue
+    return removed
 
 
 def _check_relpath(path: str) -> None:
@@ -379,6 +417,7 @@ def _verify(
     )
     staging: Path | None = None
     staged: dict[str, Path] = {}
+    completed = False  # staged plaintext is kept only after a run that ended normally
     try:
         try:
             note = _decrypt_small(zf, layout.ENVELOPE, key)
@@ -484,7 +523,11 @@ def _verify(
                         )
                     total += int(f["size"])
         if not custody_only and keep_staging:
-            staging = Path(tempfile.mkdtemp(prefix="rogatory-staging-", dir=staging_parent))
+            if staging_parent is not None:
+                sweep_staging(staging_parent)
+            staging = Path(
+                tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=staging_parent)
+            )
             free = shutil.disk_usage(staging).free
             if total > free:
                 raise IntegrityError(
@@ -509,9 +552,10 @@ def _verify(
                         item_report.custody.append(step)
             report.items.append(item_report)
         report.package_sha256 = _package_sha256(package_digest)
+        completed = True
     finally:
         zf.close()
-        if staging is not None and not (keep_staging and report.ok):
+        if staging is not None and not (keep_staging and completed and report.ok):
             shutil.rmtree(staging, ignore_errors=True)
             staging = None
             staged = {}
@@ -667,6 +711,12 @@ def _verify_item(
             )
             continue
         except (agefile.AgeError, zipfile.BadZipFile, IntegrityError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFullError(
+                    f"no space left on the disk while staging {f['path']} at {staging} "
+                    "(the package itself is not at fault); nothing was imported",
+                    "free space and run the command again",
+                ) from None
             reason = exc.message if isinstance(exc, RogatoryError) else str(exc)
             item.checks.append(
                 CheckResult(
