@@ -931,3 +931,29 @@ def test_a_full_disk_while_staging_is_named_not_blamed_on_the_package(
     assert "altered" not in r.stderr
     assert items_in_store(setup.jp) == before
     assert not list((setup.jp / "blobs" / "tmp").glob("rogatory-staging-*"))
+
+
+def test_the_court_sees_the_holders_whole_chain_after_an_import(cli, setup: Setup) -> None:
+    s = setup
+    r = cli("--home", str(s.jp), "package", "import", str(s.package), "--trust", str(s.nl_card))
+    assert r.code == 0, r.stderr
+    court_pub = s.tmp / "court.pub"
+    court_pub.write_text(
+        str(pyrage.x25519.Identity.from_str(s.court_key.read_text().strip()).to_public()) + "\n"
+    )
+    out = s.tmp / "for-court.rogpkg"
+    r = cli(
+        "--home", str(s.jp), "package", "reissue", str(s.package), "--trust", str(s.nl_card),
+        "--to", str(court_pub), "--out", str(out),
+    )  # fmt: skip
+    assert r.code == 0, r.stderr
+    r = cli(
+        "verify", str(out), "--identity", str(s.court_key), "--trust", str(s.nl_card),
+        "--trust", str(s.jp_card), "--json",
+    )  # fmt: skip
+    assert r.code == 0, r.stderr
+    custody = json.loads(r.stdout)["items"][0]["custody"]
+    assert [c["event_type"] for c in custody] == ["acquisition", "export", "receipt", "disclosure"]
+    jp_steps = [c for c in custody if c["origin"] == "rogatory/jp.central-authority/custody"]
+    assert len(jp_steps) == 2
+    assert all(any(ch["name"] == "chain link" and ch["ok"] for ch in c["checks"]) for c in jp_steps)

@@ -109,6 +109,16 @@ def reissue_package(
             if not r.ok:
                 warnings.append(f"witness {r.witness}: {r.outcome}")
         proofs = event_proofs(log, [le.index for le in logged], home.config.quorum)
+        # This node's whole chain for each item (receipt, verification, …, this
+        # disclosure), so the new recipient sees both agencies' custody, linked.
+        chains = {
+            it["item_id"]: event_proofs(
+                log,
+                [e.idx for e in log.entries_for_subject(f"evidence:{it['sha256']}")],
+                home.config.quorum,
+            )
+            for it in manifest["items"]
+        }
         statement = {
             "format": layout.REISSUE_FORMAT,
             "package_id": package_id,
@@ -132,6 +142,18 @@ def reissue_package(
                     "tlog_proof": base64.b64encode(p.tlog_proof).decode(),
                 }
                 for it, p in zip(manifest["items"], proofs, strict=True)
+            ],
+            "reissuer_events": [
+                {
+                    "sender_item": it["item_id"],
+                    "sha256": it["sha256"],
+                    "index": p.index,
+                    "statement": base64.b64encode(p.statement).decode(),
+                    "salt": p.salt.hex(),
+                    "tlog_proof": base64.b64encode(p.tlog_proof).decode(),
+                }
+                for it in manifest["items"]
+                for p in chains[it["item_id"]]
             ],
             "policy": node_policy(log, home.config.quorum),
         }

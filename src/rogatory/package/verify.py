@@ -542,14 +542,7 @@ def _verify(
             )
             if reissue is not None:
                 reissuer, statement = reissue
-                for ev in statement["disclosure_events"]:
-                    if ev["sender_item"] == it["item_id"]:
-                        fake = {
-                            "sha256": it["sha256"],
-                            "custody": {"origin": statement["reissuer"]["log_origin"]},
-                        }
-                        step = _verify_event(ev, fake, reissuer, None, check_link=False)
-                        item_report.custody.append(step)
+                item_report.custody.extend(_reissuer_chain(it, reissuer, statement))
             report.items.append(item_report)
         report.package_sha256 = _package_sha256(package_digest)
         completed = True
@@ -560,6 +553,39 @@ def _verify(
             staging = None
             staged = {}
     return Verified(report, manifest, staging, staged)
+
+
+def _reissuer_chain(
+    it: dict[str, Any], reissuer: TrustedSender, statement: dict[str, Any]
+) -> list[CustodyStep]:
+    """The reissuer's custody events for item ``it``, each checked against the
+    reissuer's policy: its whole chain, linked (receipt … disclosure), which must
+    contain the disclosure of this package; a statement of an older version
+    carries only the disclosure events."""
+    target = {"sha256": it["sha256"], "custody": {"origin": statement["reissuer"]["log_origin"]}}
+    disclosures = [
+        ev for ev in statement["disclosure_events"] if ev["sender_item"] == it["item_id"]
+    ]
+    chain = [
+        ev for ev in statement.get("reissuer_events", []) if ev["sender_item"] == it["item_id"]
+    ]
+    if not chain:
+        return [_verify_event(ev, target, reissuer, None, check_link=False) for ev in disclosures]
+    steps: list[CustodyStep] = []
+    previous: int | None = None
+    for ev in chain:
+        steps.append(_verify_event(ev, target, reissuer, previous))
+        previous = int(ev["index"])
+    indexes = {int(ev["index"]) for ev in chain}
+    if not disclosures or any(int(d["index"]) not in indexes for d in disclosures):
+        steps[-1].checks.append(
+            CheckResult(
+                "disclosure",
+                False,
+                "the reissuer's chain does not contain the disclosure of this package",
+            )
+        )
+    return steps
 
 
 def _package_sha256(digest: FileDigest) -> str:
