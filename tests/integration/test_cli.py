@@ -310,3 +310,15 @@ def test_a_missing_argument_is_named_not_an_internal_error(
     r = cli(*argv)
     assert r.code == 2, r.stderr
     assert f"Missing argument '{missing}'" in r.stderr and "internal error" not in r.stderr
+
+
+def test_suggested_commands_carry_the_chosen_home(cli, tmp_path: Path) -> None:
+    home = tmp_path / "nl"
+    r = cli("--home", str(home), "init", "--node-id", "nl.x", "--country", "NL", "--agency", "X")
+    assert r.code == 0, r.stderr
+    r = cli(
+        "--home", str(home), "package", "create", "NOPE", "--item", "EV-000001",
+        "--to", "age1x", "--out", str(tmp_path / "x"),
+    )  # fmt: skip
+    assert r.code == 2
+    assert f"rogatory --home {home} peer list" in " ".join(r.stderr.split()), r.stderr

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from rogatory.cli.common import JsonOpt, emit_json, open_database, open_home, out, table
+from rogatory.cli.common import JsonOpt, emit_json, open_database, open_home, out, table, with_home
 
 case_app = typer.Typer(help="Open, list and show cases.", no_args_is_help=True)
 
@@ -44,7 +44,9 @@ def case_open(
         emit_json(view.as_dict())
         return
     out.print(f"Case [bold]{view.reference}[/] opened (TLP:{view.handling_code}).")
-    out.print(f"Next: rogatory evidence add {view.reference} PATH --acquired-by … (see --help)")
+    out.print(
+        with_home(f"Next: rogatory evidence add {view.reference} PATH --acquired-by … (see --help)")
+    )
 
 
 @case_app.command("list", epilog="Example: rogatory case list --json")

@@ -45,6 +45,18 @@ class Settings:
 settings = Settings()
 
 
+def with_home(text: str) -> str:
+    """``text`` with ``--home HOME`` after each ``rogatory `` when a home was chosen
+    (``--home`` or ``ROGATORY_HOME``), so that a suggested command works as printed."""
+    if settings.home is None:
+        return text
+    import re
+    import shlex
+
+    home = shlex.quote(str(settings.home))
+    return re.sub(r"\brogatory (?!--home\b)(?=[a-z])", f"rogatory --home {home} ", text)
+
+
 def open_home() -> NodeHome:
     """The initialised node home, or a NodeError saying how to create one."""
     from rogatory.node.home import NodeHome

@@ -21,6 +21,7 @@ from rogatory.cli.common import (
     out,
     passphrase_for,
     table,
+    with_home,
 )
 from rogatory.errors import UsageError
 from rogatory.exchange.codes import HandlingCode, MessageType
@@ -510,7 +511,7 @@ def node_set_url(
     home.config.listen = listen or f"{parts.hostname if local else all_interfaces}:{port}"
     home.save_config()
     out.print(f"URL {home.config.url}; 'rogatory serve' listens on {home.config.listen}")
-    out.print("Next: rogatory node card --out card.json, and send it to your partners")
+    out.print(with_home("Next: rogatory node card --out card.json, and send it to your partners"))
 
 
 def node_rotate_key(json_out: JsonOpt = False) -> None:
@@ -526,5 +527,6 @@ def node_rotate_key(json_out: JsonOpt = False) -> None:
         f"new message key; the old one is kept as {retired.name} (old signatures stay verifiable)"
     )
     out.print(
-        "Next: rogatory node card --out card.json, and send it to your partners: rogatory peer add CARD on their side"
+        with_home("Next: rogatory node card --out card.json, and send it to your partners:")
+        + " rogatory peer add CARD on their side"
     )

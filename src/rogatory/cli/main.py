@@ -11,7 +11,7 @@ import typer
 from rogatory import __version__
 from rogatory.cli.backup_cmds import backup, restore
 from rogatory.cli.case_cmds import case_app
-from rogatory.cli.common import err, settings
+from rogatory.cli.common import err, settings, with_home
 from rogatory.cli.demo import demo
 from rogatory.cli.evidence_cmds import evidence_app
 from rogatory.cli.federation_cmds import message_app, node_rotate_key, node_set_url, peer_app
@@ -116,6 +116,8 @@ def run() -> None:
     except RogatoryError as exc:
         if settings.debug:
             raise
+        if exc.hint:
+            exc.hint = with_home(exc.hint)
         err.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
         code = exc.exit_code
     except KeyboardInterrupt:
