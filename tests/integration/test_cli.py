@@ -322,3 +322,17 @@ def test_suggested_commands_carry_the_chosen_home(cli, tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.code == 2
     assert f"rogatory --home {home} peer list" in " ".join(r.stderr.split()), r.stderr
+
+
+def test_a_node_card_printed_to_stdout_is_the_exact_json(cli, tmp_path: Path) -> None:
+    home = tmp_path / "jp"
+    assert (
+        cli(
+            "--home", str(home), "init", "--node-id", "jp.x", "--country", "JP", "--agency", "J"
+        ).code
+        == 0
+    )
+    r = cli("--home", str(home), "node", "card")
+    assert r.code == 0, r.stderr
+    card = json.loads(r.stdout)  # long lines (the TLS certificate) are not wrapped
+    assert card["node_id"] == "jp.x" and "BEGIN CERTIFICATE" in card["keys"]["tls_certificate"]

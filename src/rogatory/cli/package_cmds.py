@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,7 +65,7 @@ def node_card(
         )
         return
     if out_file is None:
-        out.print(text, markup=False, highlight=False)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")  # exact bytes: no wrapping
     err.print(f"fingerprint: [bold]{fp}[/] — read it to the partner or court by a trusted route")
 
 
@@ -336,10 +337,12 @@ def _print_report(report: object) -> None:
             when = (
                 f"provably logged by {s.provably_logged_by}"
                 if s.provably_logged_by
-                else "in the log; no witness time (the sender's policy names no witnesses)"
+                else "in the log; no witness time (its policy names no witnesses)"
             )
+            node = s.node or s.origin
             out.print(
-                f"  {mark} #{s.index} {s.time} {s.event_type} by {escape(s.actor)} ({escape(s.role)}) — {when}"
+                f"  {mark} {escape(node)} #{s.index} {s.time} {s.event_type} by {escape(s.actor)} "
+                f"({escape(s.role)}) — {when}"
             )
             for c in s.checks:
                 if not c.ok:

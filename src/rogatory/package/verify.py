@@ -866,7 +866,12 @@ def _verify_event(
                 "in the custody log",
                 True,
                 f"event #{index} is included in checkpoint {checked.checkpoint.size} of {origin}, "
-                "signed by the sender's log key and cosigned as the policy requires",
+                f"signed by the log key of {trust.node_id} and "
+                + (
+                    "cosigned as its policy requires"
+                    if checked.witness_timestamps
+                    else "needing no cosignature (its policy names no witnesses)"
+                ),
             )
         )
         step.cosigned_by = {
@@ -882,7 +887,9 @@ def _verify_event(
         event = json.loads(opened.text)
         step.checks.append(
             CheckResult(
-                "statement signature", True, "the event statement is signed by the sender's log key"
+                "statement signature",
+                True,
+                f"the event statement is signed by the log key of {trust.node_id}",
             )
         )
     except (NoteError, ValueError) as exc:
