@@ -49,6 +49,7 @@ from rogatory.custody.events import canonical_json
 from rogatory.errors import MessageRefusedError, UsageError
 from rogatory.exchange.codes import HandlingCode as HandlingCode  # re-exported
 from rogatory.exchange.codes import MessageType as MessageType  # re-exported
+from rogatory.package import agefile
 
 JWS_ALG = "Ed25519"
 JWS_TYP = "rogatory-message+jws"
@@ -278,8 +279,10 @@ def open_envelope(
     if len(envelope) > MAX_ENVELOPE_BYTES:
         raise refuse("size", f"{len(envelope)} bytes, more than {MAX_ENVELOPE_BYTES}")
     try:
-        plain = pyrage.decrypt(envelope, [identity])
-    except Exception:
+        # our streaming age code: linear in the header (pyrage's parser is quadratic
+        # in a long header line and holds the GIL meanwhile)
+        plain = agefile.decrypt_bytes(envelope, [identity])
+    except agefile.AgeError:
         raise refuse(
             "decryption",
             "not an age message encrypted to this node's key",

@@ -29,6 +29,7 @@ as untrusted until :meth:`Decryptor.finish` returned without raising.
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -129,7 +130,14 @@ def as_identity(identity: object) -> X25519PrivateKey:
     """
     if isinstance(identity, X25519PrivateKey):
         return identity
-    return identity_key(str(identity))
+    return _cached_identity_key(str(identity))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_identity_key(text: str) -> X25519PrivateKey:
+    """:func:`identity_key` for the few identities a node uses over and over
+    (every incoming message): Bech32 is decoded in pure Python."""
+    return identity_key(text)
 
 
 def _public_bytes(key: X25519PublicKey) -> bytes:
