@@ -336,3 +336,12 @@ def test_a_node_card_printed_to_stdout_is_the_exact_json(cli, tmp_path: Path) ->
     assert r.code == 0, r.stderr
     card = json.loads(r.stdout)  # long lines (the TLS certificate) are not wrapped
     assert card["node_id"] == "jp.x" and "BEGIN CERTIFICATE" in card["keys"]["tls_certificate"]
+
+
+def test_an_error_with_json_is_a_json_object_on_stdout(cli, tmp_path: Path) -> None:
+    r = cli("verify", str(tmp_path / "none.rogpkg"), "--identity", "k", "--trust", "c", "--json")
+    assert r.code == 2
+    doc = json.loads(r.stdout)
+    assert doc["ok"] is False and "no package file" in doc["error"] and doc["exit_code"] == 2
+    r = cli("--home", str(tmp_path / "h"), "package", "import", str(tmp_path / "none"), "--json")
+    assert r.code == 2 and json.loads(r.stdout)["ok"] is False

@@ -957,3 +957,28 @@ def test_the_court_sees_the_holders_whole_chain_after_an_import(cli, setup: Setu
     jp_steps = [c for c in custody if c["origin"] == "rogatory/jp.central-authority/custody"]
     assert len(jp_steps) == 2
     assert all(any(ch["name"] == "chain link" and ch["ok"] for ch in c["checks"]) for c in jp_steps)
+
+
+def test_a_package_modified_during_verification_does_not_pass(setup: Setup) -> None:
+    from rogatory.package.card import load_trust
+    from rogatory.package.verify import verify_package
+
+    copy = setup.tmp / "copy.rogpkg"
+    copy.write_bytes(setup.package.read_bytes())
+    touched: list[bool] = []
+
+    def touch_once(n: int) -> None:
+        if not touched:
+            touched.append(True)
+            os.utime(copy, ns=(1, 1))  # someone writes to the file meanwhile
+
+    result = verify_package(
+        copy,
+        load_age_identity(setup.jp / "keys", None),
+        load_trust(setup.nl_card, None),
+        staging_parent=setup.tmp,
+        keep_staging=True,
+        progress=touch_once,
+    )
+    assert touched and not result.report.ok and result.staging is None
+    assert any(c.name == "package unchanged" and not c.ok for c in result.report.checks)

@@ -35,6 +35,8 @@ class Settings:
     debug: bool = False
     quiet: bool = False
     passphrase_file: Path | None = None
+    json_written: bool = False
+    """Whether this command already wrote its JSON document to stdout."""
 
     def home_path(self) -> Path:
         from rogatory.node.home import default_home
@@ -87,8 +89,9 @@ def passphrase_for(home: NodeHome) -> bytes | None:
 
 
 def emit_json(data: Any) -> None:
-    """Write ``data`` as JSON on stdout."""
+    """Write ``data`` as JSON on stdout (one document per command)."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    settings.json_written = True
 
 
 def table(*headers: str) -> Table:

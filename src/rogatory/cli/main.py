@@ -11,7 +11,7 @@ import typer
 from rogatory import __version__
 from rogatory.cli.backup_cmds import backup, restore
 from rogatory.cli.case_cmds import case_app
-from rogatory.cli.common import err, settings, with_home
+from rogatory.cli.common import emit_json, err, settings, with_home
 from rogatory.cli.demo import demo
 from rogatory.cli.evidence_cmds import evidence_app
 from rogatory.cli.federation_cmds import message_app, node_rotate_key, node_set_url, peer_app
@@ -103,7 +103,10 @@ INTERRUPTED = (
 
 
 def run() -> None:
-    """Console entry point: exit 0 on success; one actionable line on stderr otherwise."""
+    """Console entry point: exit 0 on success; one actionable line on stderr otherwise
+    (and with ``--json``, unless the command already wrote its document, a JSON
+    object ``{"ok": false, "error", "hint", "exit_code"}`` on stdout)."""
+    settings.json_written = False
     try:
         result = app(standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -120,6 +123,8 @@ def run() -> None:
             exc.hint = with_home(exc.hint)
         err.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
         code = exc.exit_code
+        if "--json" in sys.argv[1:] and not settings.json_written:
+            emit_json({"ok": False, "error": exc.message, "hint": exc.hint, "exit_code": code})
     except KeyboardInterrupt:
         err.print(INTERRUPTED)
         code = 130

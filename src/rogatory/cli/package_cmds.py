@@ -383,6 +383,8 @@ def package_import(
     from rogatory.package.card import load_trust
     from rogatory.package.importer import import_package
 
+    if not package.is_file():
+        raise UsageError(f"no package file {package}", "check the path")
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db)
@@ -450,6 +452,8 @@ def package_reissue(
     from rogatory.package.create import parse_recipient
     from rogatory.package.reissue import reissue_package
 
+    if not package.is_file():
+        raise UsageError(f"no package file {package}", "check the path")
     home = open_home()
     db = open_database(home)
     log = open_custody_log(home, db)

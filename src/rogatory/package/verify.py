@@ -354,17 +354,19 @@ def verify_package(
     Raises:
         IntegrityError: the package is structurally unusable (not a package,
             truncated, hostile member names, compression).
-        UsageError: not addressed to ``identity`` (the envelope does not decrypt).
+        UsageError: no such file, or not addressed to ``identity`` (the envelope
+            does not decrypt).
     """
     trusts = [trusted] if isinstance(trusted, TrustedSender) else list(trusted)
     if not trusts:
         raise UsageError("no trusted node card given", "give the sender's card with --trust")
     if not path.is_file():
-        raise IntegrityError(f"no such package: {path}", "check the path")
+        raise UsageError(f"no such package: {path}", "check the path")
+    before = _identity_of(path)
     package_digest = FileDigest(path)
     package_digest.start()
     try:
-        return _verify(
+        verified = _verify(
             path,
             package_digest,
             identity,
@@ -377,6 +379,28 @@ def verify_package(
         )
     finally:
         package_digest.cancel()
+    if _identity_of(path) != before:
+        # read by path several times (hash, archive, payload spans): all must be one file
+        verified.report.checks.append(
+            CheckResult(
+                "package unchanged",
+                False,
+                "the package file was replaced or modified while it was being verified",
+            )
+        )
+        if verified.staging is not None:
+            shutil.rmtree(verified.staging, ignore_errors=True)
+            verified = dataclasses.replace(verified, staging=None, staged={})
+    return verified
+
+
+def _identity_of(path: Path) -> tuple[int, int, int, int, int]:
+    """(device, inode, size, mtime, ctime) of ``path``: changes if the file is replaced or written."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, 0, -1, 0, 0)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _verify(
