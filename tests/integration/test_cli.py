@@ -345,3 +345,26 @@ def test_an_error_with_json_is_a_json_object_on_stdout(cli, tmp_path: Path) -> N
     assert doc["ok"] is False and "no package file" in doc["error"] and doc["exit_code"] == 2
     r = cli("--home", str(tmp_path / "h"), "package", "import", str(tmp_path / "none"), "--json")
     assert r.code == 2 and json.loads(r.stdout)["ok"] is False
+
+
+def test_ctrl_c_during_an_intake_is_listed_as_interrupted_and_finished_by_a_rerun(
+    cli, node: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rogatory.evidence.intake as intake
+
+    f = tmp_path / "disk.raw"
+    f.write_bytes(os.urandom(100_000))
+    real = intake._read_ewf
+
+    def ctrl_c(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(intake, "_read_ewf", ctrl_c)
+    r = cli("--home", str(node), "evidence", "add", "C-1", str(f), *ACQ)
+    assert r.code == 130 and "interrupted" in r.stderr
+    listed = json.loads(cli("--home", str(node), "evidence", "list", "C-1", "--json").stdout)
+    assert listed["items"] == [] and any(str(f) in p for p in listed["interrupted_intakes"])
+    monkeypatch.setattr(intake, "_read_ewf", real)
+    assert cli("--home", str(node), "evidence", "add", "C-1", str(f), *ACQ).code == 0
+    listed = json.loads(cli("--home", str(node), "evidence", "list", "C-1", "--json").stdout)
+    assert len(listed["items"]) == 1 and listed["interrupted_intakes"] == []

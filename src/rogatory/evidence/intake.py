@@ -1461,10 +1461,13 @@ def _end_run(
 
 
 def _abort_run(db: Database, run_id: int, exc: BaseException) -> None:
+    """Close the journal row of a run that ended in ``exc``: ``interrupted`` for Ctrl-C
+    (listed by ``evidence list`` until the same command finishes it), else ``failed``."""
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     with db.session(write=True) as s:
         r = s.get(IntakeRunRow, run_id)
         if r is not None:
-            r.status, r.finished_at, r.error = "failed", dt.datetime.now(dt.UTC), repr(exc)[:2000]
+            r.status, r.finished_at, r.error = status, dt.datetime.now(dt.UTC), repr(exc)[:2000]
 
 
 def take_in(
