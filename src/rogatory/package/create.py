@@ -47,7 +47,7 @@ from rogatory.evidence.records import content_path
 from rogatory.node.home import NodeHome
 from rogatory.package import agefile, layout
 from rogatory.package.card import message_key_name
-from rogatory.package.writebehind import WriteBehindFile, publish, temporary_path
+from rogatory.package.writebehind import WriteBehindFile, publish_package, temporary_path
 from rogatory.store.database import Database
 from rogatory.store.schema import CaseRow, EvidenceItemRow
 
@@ -623,13 +623,7 @@ def create_package(
                     tar.addfile(info, io.BytesIO(data))
             zf.writestr(layout.CUSTODY, agefile.encrypt_bytes(buf.getvalue(), [recipient.age]))
         sha256, size = sink.finish()
-        try:
-            publish(tmp, out_path)
-        except FileExistsError:
-            raise UsageError(
-                f"{out_path} was created by another run while this package was written",
-                "choose another --out; this package was not kept",
-            ) from None
+        publish_package(tmp, out_path)
     except BaseException:
         sink.close()
         tmp.unlink(missing_ok=True)

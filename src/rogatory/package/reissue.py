@@ -18,12 +18,13 @@ import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyrage
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from rogatory import __version__
-from rogatory.custody.disclosure import event_proofs, node_policy
+from rogatory.custody.disclosure import EventProof, event_proofs, node_policy
 from rogatory.custody.events import Actor, CustodyEvent, EventType, SubjectKind, canonical_json
 from rogatory.custody.log import CustodyLog
 from rogatory.custody.note import NoteSigner, sign_note
@@ -34,8 +35,21 @@ from rogatory.package import agefile, layout
 from rogatory.package.card import TrustedSender, message_key_name
 from rogatory.package.create import Recipient, _readme, encrypt_into
 from rogatory.package.verify import verify_package
-from rogatory.package.writebehind import publish, temporary_path
+from rogatory.package.writebehind import publish_package, temporary_path
 from rogatory.store.database import Database
+
+
+def _event_entry(item: dict[str, Any], proof: EventProof) -> dict[str, Any]:
+    """One of this node's custody events about a sender's item, with its proof, as
+    the reissue statement carries it (base64 statement and proof, hex salt)."""
+    return {
+        "sender_item": item["item_id"],
+        "sha256": item["sha256"],
+        "index": proof.index,
+        "statement": base64.b64encode(proof.statement).decode(),
+        "salt": proof.salt.hex(),
+        "tlog_proof": base64.b64encode(proof.tlog_proof).decode(),
+    }
 
 
 def reissue_package(
@@ -133,27 +147,10 @@ def reissue_package(
                 "log_origin": log.origin,
             },
             "disclosure_events": [
-                {
-                    "sender_item": it["item_id"],
-                    "sha256": it["sha256"],
-                    "index": p.index,
-                    "statement": base64.b64encode(p.statement).decode(),
-                    "salt": p.salt.hex(),
-                    "tlog_proof": base64.b64encode(p.tlog_proof).decode(),
-                }
-                for it, p in zip(manifest["items"], proofs, strict=True)
+                _event_entry(it, p) for it, p in zip(manifest["items"], proofs, strict=True)
             ],
             "reissuer_events": [
-                {
-                    "sender_item": it["item_id"],
-                    "sha256": it["sha256"],
-                    "index": p.index,
-                    "statement": base64.b64encode(p.statement).decode(),
-                    "salt": p.salt.hex(),
-                    "tlog_proof": base64.b64encode(p.tlog_proof).decode(),
-                }
-                for it in manifest["items"]
-                for p in chains[it["item_id"]]
+                _event_entry(it, p) for it in manifest["items"] for p in chains[it["item_id"]]
             ],
             "policy": node_policy(log, home.config.quorum),
         }
@@ -186,13 +183,7 @@ def reissue_package(
                 dst.writestr(layout.REISSUE, agefile.encrypt_bytes(signed, [recipient.age]))
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
-            try:
-                publish(tmp, out_path)
-            except FileExistsError:
-                raise UsageError(
-                    f"{out_path} was created by another run while this package was written",
-                    "choose another --out; this package was not kept",
-                ) from None
+            publish_package(tmp, out_path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -118,3 +118,21 @@ def publish(tmp: Path, final: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def publish_package(tmp: Path, final: Path) -> None:
+    """:func:`publish` for a package file: the user's ``--out``.
+
+    Raises:
+        UsageError: ``final`` was created meanwhile (another run); ``tmp`` is left for the caller to delete.
+        OSError: the name could not be made.
+    """
+    from rogatory.errors import UsageError
+
+    try:
+        publish(tmp, final)
+    except FileExistsError:
+        raise UsageError(
+            f"{final} was created by another run while this package was written",
+            "choose another --out; this package was not kept",
+        ) from None
