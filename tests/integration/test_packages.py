@@ -778,8 +778,8 @@ def test_import_without_a_fingerprint_warns(cli, setup: Setup) -> None:
     assert r.code == 0 and "not confirmed with --fingerprint" in " ".join(r.stderr.split())
 
 
-def test_the_court_may_give_the_cards_in_any_order(cli, setup: Setup) -> None:
-    s = setup
+def reissue_to_court(cli, s: Setup) -> Path:  # type: ignore[no-untyped-def]
+    """Japan reissues the package to the court's key; returns the reissued package."""
     court_pub = s.tmp / "court.pub"
     court_pub.write_text(
         str(pyrage.x25519.Identity.from_str(s.court_key.read_text().strip()).to_public()) + "\n"
@@ -790,11 +790,32 @@ def test_the_court_may_give_the_cards_in_any_order(cli, setup: Setup) -> None:
         "--to", str(court_pub), "--out", str(out),
     )  # fmt: skip
     assert r.code == 0, r.stderr
+    return out
+
+
+def test_the_court_may_give_the_cards_in_any_order(cli, setup: Setup) -> None:
+    s = setup
+    out = reissue_to_court(cli, s)
     for cards in ([s.nl_card, s.jp_card], [s.jp_card, s.nl_card]):
         args = [a for c in cards for a in ("--trust", str(c))]
         r = cli("verify", str(out), "--identity", str(s.court_key), *args, "--json")
         assert r.code == 0, r.stderr
         assert json.loads(r.stdout)["sender"]["node_id"] == "nl.police-cybercrime"
+
+
+def with_envelope(s: Setup, note: bytes, name: str) -> Path:
+    """A copy of the package whose envelope is ``note``, encrypted to Japan's key
+    (as anyone who knows that public key can do)."""
+    recipient = load_age_identity(s.jp / "keys", None).to_public()
+    return rebuild(s, s.tmp / name, replace={layout.ENVELOPE: pyrage.encrypt(note, [recipient])})
+
+
+def verify_as_jp(cli, s: Setup, package: Path, *extra: str):  # type: ignore[no-untyped-def]
+    """``rogatory verify PACKAGE`` with Japan's key and the Dutch sender's card."""
+    return cli(
+        "verify", str(package), "--identity", str(jp_identity_file(s)), "--trust", str(s.nl_card),
+        *extra,
+    )  # fmt: skip
 
 
 FORGED_NOTES = {
@@ -815,46 +836,22 @@ def test_a_forged_envelope_fails_the_signature_check_not_the_program(
 ) -> None:
     """age does not authenticate the sender: anyone who knows the recipient's key
     (its README names it) can put any envelope in a package."""
-    recipient = load_age_identity(setup.jp / "keys", None).to_public()
-    bad = rebuild(
-        setup,
-        setup.tmp / "forged.rogpkg",
-        replace={layout.ENVELOPE: pyrage.encrypt(note, [recipient])},
-    )
-    r = cli(
-        "verify",
-        str(bad),
-        "--identity",
-        str(jp_identity_file(setup)),
-        "--trust",
-        str(setup.nl_card),
-    )
+    bad = with_envelope(setup, note, "forged.rogpkg")
+    r = verify_as_jp(cli, setup, bad)
     assert r.code == 1 and "internal error" not in r.stderr, r.stderr
     assert "manifest signature" in r.stderr
     import_fails(cli, setup, bad, "manifest signature")
 
 
 def test_an_unsigned_manifest_cannot_write_to_the_terminal(cli, setup: Setup) -> None:
-    recipient = load_age_identity(setup.jp / "keys", None).to_public()
     hostile = {
         "sender": {"node_id": "nl.police\x1b[32m\n  ✓ manifest signature: OK\x1b]0;owned\x07"},
         "package_id": "p\x1b[2J",
     }
     # JSON escapes (\u001b) decode to real control characters: the attack a parser lets through
     note = json.dumps(hostile).encode() + b"\n\n\xe2\x80\x94 nobody AAAAAAAA\n"
-    bad = rebuild(
-        setup,
-        setup.tmp / "inject.rogpkg",
-        replace={layout.ENVELOPE: pyrage.encrypt(note, [recipient])},
-    )
-    r = cli(
-        "verify",
-        str(bad),
-        "--identity",
-        str(jp_identity_file(setup)),
-        "--trust",
-        str(setup.nl_card),
-    )
+    bad = with_envelope(setup, note, "inject.rogpkg")
+    r = verify_as_jp(cli, setup, bad)
     assert r.code == 1 and "claims (unverified) to come from nl.police?[32m?" in r.stderr
     assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
 
@@ -937,16 +934,7 @@ def test_the_court_sees_the_holders_whole_chain_after_an_import(cli, setup: Setu
     s = setup
     r = cli("--home", str(s.jp), "package", "import", str(s.package), "--trust", str(s.nl_card))
     assert r.code == 0, r.stderr
-    court_pub = s.tmp / "court.pub"
-    court_pub.write_text(
-        str(pyrage.x25519.Identity.from_str(s.court_key.read_text().strip()).to_public()) + "\n"
-    )
-    out = s.tmp / "for-court.rogpkg"
-    r = cli(
-        "--home", str(s.jp), "package", "reissue", str(s.package), "--trust", str(s.nl_card),
-        "--to", str(court_pub), "--out", str(out),
-    )  # fmt: skip
-    assert r.code == 0, r.stderr
+    out = reissue_to_court(cli, s)
     r = cli(
         "verify", str(out), "--identity", str(s.court_key), "--trust", str(s.nl_card),
         "--trust", str(s.jp_card), "--json",

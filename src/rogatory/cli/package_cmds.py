@@ -173,7 +173,7 @@ def _recipient(db: Any, to: str, fingerprint: str | None = None) -> Any:
 def _warn_unconfirmed(card: Path, whose: str) -> None:
     """Say on stderr that a card was trusted without the fingerprint confirmed out of band."""
     err.print(
-        f"[yellow]warning:[/] {whose} card {escape(str(card))} was not confirmed with --fingerprint: "
+        f"[yellow]warning:[/] {whose} card was not confirmed with --fingerprint ({escape(str(card))}): "
         "the result holds only if that file came to you by a trusted route; compare its "
         "fingerprint (rogatory node card prints it) with the one the agency published"
     )
@@ -188,6 +188,7 @@ def _identity(path: Path) -> pyrage.x25519.Identity:
         KeyMaterialError: no such file, not a key file, or the passphrase is missing or wrong.
     """
     from rogatory.node.home import read_passphrase
+    from rogatory.node.keys import unlock_protected_identity
 
     hint = "give the recipient's age key file (AGE-SECRET-KEY-1…), e.g. HOME/keys/age.key"
     if path.is_dir():
@@ -199,19 +200,7 @@ def _identity(path: Path) -> pyrage.x25519.Identity:
     except OSError as exc:
         raise KeyMaterialError(f"cannot read {path} ({exc.strerror})", hint) from None
     if raw.startswith(b"age-encryption.org/v1\n"):
-        passphrase = read_passphrase(settings.passphrase_file)
-        if not passphrase:
-            raise KeyMaterialError(
-                f"{path} is protected by a passphrase",
-                "set ROGATORY_PASSPHRASE or ROGATORY_PASSPHRASE_FILE, or pass --passphrase-file",
-            )
-        try:
-            raw = pyrage.passphrase.decrypt(raw, passphrase.decode())
-        except pyrage.DecryptError:
-            raise KeyMaterialError(
-                f"cannot unlock {path}: wrong passphrase (or not a passphrase-protected key)",
-                "check the passphrase",
-            ) from None
+        raw = unlock_protected_identity(raw, read_passphrase(settings.passphrase_file), path)
     text = raw.decode("utf-8", "replace")
     keys = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("AGE-SECRET-KEY-1")]
     try:
@@ -269,8 +258,8 @@ def verify(
             "give one --fingerprint per --trust card, in the same order",
         )
     senders = [load_trust(card, fps[i] if i < len(fps) else None) for i, card in enumerate(trust)]
-    for card in trust[max(1, len(fps)) :]:
-        _warn_unconfirmed(card, "the reissuer's")
+    for i, card in enumerate(trust[len(fps) :], start=len(fps)):
+        _warn_unconfirmed(card, "the sender's" if i == 0 else "the reissuer's")
     ident = _identity(identity)
     with ProgressBar("verifying", enabled=not json_out) as bar:
         result = verify_package(
@@ -318,12 +307,6 @@ def _print_report(report: object) -> None:
         f"  from {escape(report.sender.get('agency', '?'))} ({escape(report.sender.get('node_id', '?'))}), case {escape(report.case)}, TLP:{report.handling_code}"
     )
     out.print(f"  trust: {escape(report.trust_basis)}")
-    if "not confirmed on the command line" in report.trust_basis:
-        err.print(
-            "[yellow]warning:[/] the sender's card was not confirmed with --fingerprint: this result "
-            "holds only if that card file came to you by a trusted route; compare its fingerprint "
-            "with the one the sender published and pass it with --fingerprint"
-        )
     for c in report.checks:
         out.print(f"  {'✓' if c.ok else '[red]✗[/]'} {c.name}: {escape(c.detail)}")
     for it in report.items:

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from rogatory.custody.events import EventProof as EventProof  # re-exported
 from rogatory.custody.events import commitment
 from rogatory.custody.history import cosigned_checkpoints, required_cosignatures
 from rogatory.custody.log import CustodyLog
@@ -61,27 +62,6 @@ def node_policy(log: CustodyLog, quorum: str) -> str:
     text = "\n".join(lines) + "\n"
     Policy.parse(text)  # never hand out a policy we cannot read back
     return text
-
-
-@dataclass(frozen=True)
-class EventProof:
-    """One disclosed custody event: its exact bytes and its tlog-proof."""
-
-    index: int
-    statement: bytes
-    salt: bytes
-    leaf: bytes
-    tlog_proof: bytes
-
-    def files(self) -> dict[str, bytes]:
-        """File name -> bytes, as ``rogatory log prove`` writes them."""
-        stem = f"event-{self.index}"
-        return {
-            f"{stem}.statement": self.statement,
-            f"{stem}.salt": (self.salt.hex() + "\n").encode(),
-            f"{stem}.leaf": self.leaf,
-            f"{stem}.tlog-proof": self.tlog_proof,
-        }
 
 
 def event_proofs(log: CustodyLog, indexes: list[int], quorum: str) -> list[EventProof]:

@@ -226,3 +226,24 @@ def commitment(salt: bytes, statement: bytes) -> bytes:
     if len(salt) != SALT_SIZE:
         raise CustodyError(f"salt must be {SALT_SIZE} bytes, got {len(salt)}", "")
     return hashlib.sha256(COMMITMENT_DOMAIN + salt + statement).digest()
+
+
+@dataclass(frozen=True)
+class EventProof:
+    """One disclosed custody event: its exact bytes and its tlog-proof."""
+
+    index: int
+    statement: bytes
+    salt: bytes
+    leaf: bytes
+    tlog_proof: bytes
+
+    def files(self) -> dict[str, bytes]:
+        """File name -> bytes, as ``rogatory log prove`` writes them."""
+        stem = f"event-{self.index}"
+        return {
+            f"{stem}.statement": self.statement,
+            f"{stem}.salt": (self.salt.hex() + "\n").encode(),
+            f"{stem}.leaf": self.leaf,
+            f"{stem}.tlog-proof": self.tlog_proof,
+        }

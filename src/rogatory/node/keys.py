@@ -290,17 +290,7 @@ def load_age_identity(keys_dir: Path, passphrase: bytes | None) -> pyrage.x25519
     """
     protected = key_path(keys_dir, KeyPurpose.AGE, protected=True)
     if protected.exists():
-        if not passphrase:
-            raise KeyMaterialError(
-                f"{protected.name} is protected by a passphrase",
-                "set ROGATORY_PASSPHRASE or ROGATORY_PASSPHRASE_FILE, or pass --passphrase-file",
-            )
-        try:
-            text = pyrage.passphrase.decrypt(_read_secret(protected), passphrase.decode()).decode()
-        except pyrage.DecryptError as exc:
-            raise KeyMaterialError(
-                f"cannot unlock {protected}: wrong passphrase", "check the passphrase"
-            ) from exc
+        text = unlock_protected_identity(_read_secret(protected), passphrase, protected).decode()
     else:
         text = _read_secret(key_path(keys_dir, KeyPurpose.AGE, protected=False)).decode()
     try:
@@ -308,6 +298,26 @@ def load_age_identity(keys_dir: Path, passphrase: bytes | None) -> pyrage.x25519
     except pyrage.IdentityError as exc:
         raise KeyMaterialError(
             "the age identity file is damaged", "restore it from backup"
+        ) from exc
+
+
+def unlock_protected_identity(raw: bytes, passphrase: bytes | None, path: Path) -> bytes:
+    """The plaintext of a passphrase-protected age identity file (``age.key.age``,
+    age with an scrypt recipient, as ``init --protect`` writes it).
+
+    Raises:
+        KeyMaterialError: no passphrase given, or it does not open the file.
+    """
+    if not passphrase:
+        raise KeyMaterialError(
+            f"{path} is protected by a passphrase",
+            "set ROGATORY_PASSPHRASE or ROGATORY_PASSPHRASE_FILE, or pass --passphrase-file",
+        )
+    try:
+        return bytes(pyrage.passphrase.decrypt(raw, passphrase.decode()))
+    except pyrage.DecryptError as exc:
+        raise KeyMaterialError(
+            f"cannot unlock {path}: wrong passphrase", "check the passphrase"
         ) from exc
 
 

@@ -411,11 +411,6 @@ class Decryptor:
         self._header_end = -1
         self._scan_from = 0
 
-    @property
-    def header_read(self) -> bool:
-        """Whether the header has been read and opened with one of the identities."""
-        return self._file_key is not None
-
     def _read_header(self) -> bool:
         if self._header_end < 0:
             self._header_end = _find_header_end(self._buf, self._scan_from)

@@ -46,7 +46,7 @@ import pyrage
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from rogatory import __version__
-from rogatory.custody.events import commitment
+from rogatory.custody.events import EventProof, commitment
 from rogatory.custody.note import open_note, split_note
 from rogatory.custody.policy import POLICY_FILE, Policy
 from rogatory.custody.tlogproof import TlogProof, check_proof
@@ -268,11 +268,11 @@ def _check_standard_members(
             for ev in it["custody"]["events"]:
                 statement = base64.b64decode(ev["statement"])
                 salt = bytes.fromhex(ev["salt"])
-                stem = f"event-{int(ev['index'])}"
-                expected_custody[f"{stem}.statement"] = statement
-                expected_custody[f"{stem}.salt"] = (salt.hex() + "\n").encode()
-                expected_custody[f"{stem}.leaf"] = commitment(salt, statement)
-                expected_custody[f"{stem}.tlog-proof"] = base64.b64decode(ev["tlog_proof"])
+                proof = base64.b64decode(ev["tlog_proof"])
+                leaf = commitment(salt, statement)
+                expected_custody.update(
+                    EventProof(int(ev["index"]), statement, salt, leaf, proof).files()
+                )
     except (KeyError, TypeError, ValueError) as exc:
         return CheckResult(name, False, f"the manifest's file or event list is malformed ({exc})")
     if sums != ("\n".join(lines) + "\n").encode():
